@@ -1,0 +1,119 @@
+use core::fmt;
+
+/// Everything that can go wrong decoding a blob or running a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes end before the blob does: a cut-off transfer, or a corrupted length field.
+    Truncated,
+    /// The bytes do not start with the blob magic `ICBL`: this is not a weights blob.
+    BadMagic,
+    /// The blob has a format version this build cannot read.
+    UnsupportedVersion(u16),
+    /// The CRC-32 stored at the end does not match the bytes: the blob was corrupted.
+    ChecksumMismatch,
+    /// The bytes are not a valid encoding (bad varint, unknown scheme tag).
+    Malformed,
+    /// Bytes follow the blob's CRC-32.
+    TrailingBytes,
+    /// Zero inputs or classes, more than [`MAX_INPUTS`](crate::MAX_INPUTS) inputs or more than
+    /// [`MAX_CLASSES`](crate::MAX_CLASSES) classes.
+    UnsupportedShape {
+        /// Inputs the blob declares.
+        inputs: u32,
+        /// Classes the blob declares.
+        classes: u32,
+    },
+    /// An array's byte length does not match the declared dimensions.
+    LengthMismatch {
+        /// Which array.
+        field: Field,
+        /// Bytes the dimensions call for.
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+    /// A weight, scale or bias is NaN or infinite, or a scale is negative.
+    InvalidValue {
+        /// Which array holds the value.
+        field: Field,
+    },
+    /// The input does not have one value per model input.
+    InputLength {
+        /// The model's input count.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
+    /// Float inputs were given to an int8 model, which takes raw `u8` pixels.
+    SchemeMismatch,
+    /// Logits are empty or hold a NaN, so no class or probability is defined.
+    InvalidLogits,
+}
+
+/// The arrays of a blob, named in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Field {
+    /// The `[classes][inputs]` weight matrix.
+    Weights,
+    /// The per-class int8 weight scales.
+    Scales,
+    /// The per-class bias.
+    Bias,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::Weights => "weights",
+            Field::Scales => "scales",
+            Field::Bias => "bias",
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Truncated => f.write_str("blob is truncated (or a length field is corrupted)"),
+            Error::BadMagic => f.write_str("not a weights blob (magic `ICBL` missing)"),
+            Error::UnsupportedVersion(v) => write!(
+                f,
+                "blob format version {v} is not supported (this build reads version {})",
+                crate::blob::FORMAT_VERSION
+            ),
+            Error::ChecksumMismatch => f.write_str("blob CRC-32 mismatch: the bytes are corrupted"),
+            Error::Malformed => f.write_str("blob is malformed (invalid encoding)"),
+            Error::TrailingBytes => f.write_str("unexpected bytes after the blob's CRC-32"),
+            Error::UnsupportedShape { inputs, classes } => write!(
+                f,
+                "unsupported shape {classes} classes x {inputs} inputs (1..={} classes, 1..={} inputs)",
+                crate::MAX_CLASSES,
+                crate::MAX_INPUTS
+            ),
+            Error::LengthMismatch {
+                field,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "{field} hold {found} bytes, the shape calls for {expected}"
+                )
+            }
+            Error::InvalidValue { field } => {
+                write!(f, "{field} contain a NaN, infinite or negative-scale value")
+            }
+            Error::InputLength { expected, found } => {
+                write!(f, "input has {found} values, the model takes {expected}")
+            }
+            Error::SchemeMismatch => {
+                f.write_str("an int8 model takes raw u8 pixels, not normalized floats")
+            }
+            Error::InvalidLogits => f.write_str("logits are empty or hold a NaN"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

@@ -1,0 +1,53 @@
+//! Turning logits into a class and probabilities, defined for every f32 input.
+
+use crate::{Error, MAX_CLASSES, model::PerClass, model::per_class};
+
+/// Index of the largest logit; ties go to the lowest index.
+///
+/// Errors with [`Error::InvalidLogits`] when `logits` is empty or holds a NaN.
+///
+/// ```
+/// assert_eq!(infer_core::softmax::argmax(&[1.0, 3.0, 3.0]), Ok(1));
+/// ```
+pub fn argmax(logits: &[f32]) -> Result<usize, Error> {
+    if logits.is_empty() || logits.iter().any(|l| l.is_nan()) {
+        return Err(Error::InvalidLogits);
+    }
+    let mut best = 0;
+    for (i, &logit) in logits.iter().enumerate() {
+        if logit > logits[best] {
+            best = i;
+        }
+    }
+    Ok(best)
+}
+
+/// Numerically stable softmax: the largest logit is subtracted before `exp`, so logits of
+/// ±1e30 give finite probabilities. Infinite logits take their limits: the `+inf` entries share
+/// the probability equally, and all `-inf` gives the uniform distribution.
+///
+/// Errors with [`Error::InvalidLogits`] when `logits` is empty or holds a NaN, and with
+/// [`Error::InputLength`] when it has more than [`MAX_CLASSES`] entries.
+///
+/// ```
+/// let p = infer_core::softmax::softmax(&[1e30, 0.0, -1e30])?;
+/// assert_eq!(p.as_slice(), &[1.0, 0.0, 0.0]);
+/// # Ok::<(), infer_core::Error>(())
+/// ```
+pub fn softmax(logits: &[f32]) -> Result<PerClass, Error> {
+    if logits.len() > MAX_CLASSES {
+        return Err(Error::InputLength {
+            expected: MAX_CLASSES,
+            found: logits.len(),
+        });
+    }
+    let max = logits[argmax(logits)?];
+    let weights = |l: f32| match max {
+        f32::INFINITY => f32::from(u8::from(l == f32::INFINITY)),
+        f32::NEG_INFINITY => 1.0,
+        _ => libm::expf(l - max),
+    };
+    // `sum >= 1`: the largest entry contributes exp(0) = 1 (or 1 in the infinite cases).
+    let sum: f32 = logits.iter().map(|&l| weights(l)).sum();
+    Ok(per_class(logits.iter().map(|&l| weights(l) / sum)))
+}

@@ -1,0 +1,107 @@
+//! Properties of inference and softmax over arbitrary inputs.
+
+use infer_core::blob::{Params, encode};
+use infer_core::softmax::{argmax, softmax};
+use infer_core::{Error, MAX_CLASSES, Model};
+use proptest::prelude::*;
+
+fn logit_value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        -1e30f32..1e30,
+        -100f32..100.0,
+        Just(1e30),
+        Just(-1e30),
+        Just(f32::INFINITY),
+        Just(f32::NEG_INFINITY),
+        Just(0.0),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn softmax_is_a_distribution(logits in prop::collection::vec(logit_value(), 1..=MAX_CLASSES)) {
+        let p = softmax(&logits).unwrap();
+        prop_assert_eq!(p.len(), logits.len());
+        prop_assert!(p.iter().all(|&x| x.is_finite() && (0.0..=1.0).contains(&x)));
+        prop_assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        // The most probable class is the arg max of the logits.
+        let best = argmax(&logits).unwrap();
+        prop_assert!(p.iter().all(|&x| x <= p[best]));
+    }
+
+    #[test]
+    fn nan_anywhere_is_an_error(mut logits in prop::collection::vec(logit_value(), 1..=MAX_CLASSES), at in 0usize..MAX_CLASSES) {
+        let at = at % logits.len();
+        logits[at] = f32::NAN;
+        prop_assert_eq!(softmax(&logits).unwrap_err(), Error::InvalidLogits);
+        prop_assert_eq!(argmax(&logits).unwrap_err(), Error::InvalidLogits);
+    }
+
+    #[test]
+    fn argmax_ties_go_to_the_lowest_index(len in 1usize..=MAX_CLASSES, value in logit_value()) {
+        prop_assert_eq!(argmax(&vec![value; len]).unwrap(), 0);
+        let mut logits = vec![-1.0; len];
+        logits.push(5.0);
+        logits.push(5.0);
+        prop_assert_eq!(argmax(&logits).unwrap(), len);
+    }
+
+    /// The i32 accumulation equals an i64 reference for any weights and pixels.
+    #[test]
+    fn int8_logits_are_exact(
+        weights in prop::collection::vec(any::<i8>(), 3 * 50),
+        pixels in prop::collection::vec(any::<u8>(), 50),
+        scales in prop::collection::vec(0f32..1.0, 3),
+        bias in prop::collection::vec(-10f32..10.0, 3),
+    ) {
+        let blob = encode(&Params::Int8 { inputs: 50, classes: 3, weights: &weights, scales: &scales, bias: &bias }).unwrap();
+        let model = Model::from_blob(&blob).unwrap();
+        let logits = model.logits(&pixels).unwrap();
+        for c in 0..3 {
+            let acc: i64 = weights[c * 50..][..50].iter().zip(&pixels).map(|(&w, &p)| i64::from(w) * i64::from(p)).sum();
+            let expected = acc as f32 * (scales[c] / 255.0) + bias[c];
+            prop_assert_eq!(logits[c].to_bits(), expected.to_bits());
+        }
+        let prediction = model.predict(&pixels).unwrap();
+        prop_assert_eq!(prediction.class, argmax(&logits).unwrap());
+        prop_assert_eq!(model.classify(&pixels).unwrap(), prediction.class);
+    }
+
+    /// Decoding never panics: random bytes, and valid blobs with random bytes overwritten.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = Model::from_blob(&bytes);
+        let mut prefixed = b"ICBL\x01".to_vec();
+        prefixed.extend_from_slice(&bytes);
+        let _ = Model::from_blob(&prefixed);
+    }
+
+    #[test]
+    fn damaged_valid_blobs_are_rejected(at in 0usize..1000, value in any::<u8>()) {
+        let blob = encode(&Params::Int8 { inputs: 10, classes: 4, weights: &[3; 40], scales: &[0.1; 4], bias: &[0.0; 4] }).unwrap();
+        let mut bad = blob.clone();
+        let at = at % bad.len();
+        prop_assume!(bad[at] != value);
+        bad[at] = value;
+        prop_assert!(Model::from_blob(&bad).is_err());
+    }
+}
+
+#[test]
+fn softmax_limits_are_defined() {
+    assert_eq!(
+        softmax(&[f32::INFINITY, 0.0, f32::INFINITY])
+            .unwrap()
+            .as_slice(),
+        &[0.5, 0.0, 0.5]
+    );
+    assert_eq!(
+        softmax(&[f32::NEG_INFINITY; 4]).unwrap().as_slice(),
+        &[0.25; 4]
+    );
+    assert_eq!(softmax(&[]).unwrap_err(), Error::InvalidLogits);
+    assert!(matches!(
+        softmax(&[0.0; MAX_CLASSES + 1]).unwrap_err(),
+        Error::InputLength { .. }
+    ));
+}
