@@ -1,1 +1,14 @@
-//! stub
+//! Train multinomial logistic regression on MNIST with candle, quantize it to int8, and export
+//! it for PyTorch (safetensors) and for devices (`infer-core` blobs).
+//!
+//! The pipeline, one module per step: [`data`] reads and validates the IDX files, [`train`]
+//! fits the model, [`quantize`] makes the int8 version, [`eval`] measures it with `infer-core`
+//! (the code the device runs), and [`export`] writes the files.
+
+pub mod data;
+pub mod device;
+pub mod eval;
+pub mod export;
+pub mod model;
+pub mod quantize;
+pub mod train;

@@ -1,0 +1,149 @@
+//! `trainer train`: data -> candle -> int8 -> infer-core accuracy -> files.
+
+use std::fs;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use trainer::data::{self, Mnist};
+use trainer::export::{self, Metadata};
+use trainer::train::{self, Config, Preset, Progress};
+use trainer::{device, eval, quantize};
+
+use crate::TrainArgs;
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let device = args.device.open()?;
+    let data_dir = args.data_dir.clone().unwrap_or_else(data::bundled_dir);
+    let data = Mnist::load(&data_dir)?;
+
+    let mut config = Config::preset(args.preset, args.seed);
+    config.epochs = args.epochs.unwrap_or(config.epochs);
+    config.batch_size = args.batch_size.unwrap_or(config.batch_size);
+    config.learning_rate = args.learning_rate.unwrap_or(config.learning_rate);
+
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    // indicatif drops `println` when stderr is not a terminal; log lines must still reach a pipe.
+    let log = |line: String| {
+        if args.quiet {
+        } else if bar.is_hidden() {
+            println!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:32}] {pos}/{len} iterations {msg}")?
+            .progress_chars("=> "),
+    );
+    let steps_per_epoch = data.train.len().div_ceil(config.batch_size.max(1));
+    let trained = train::train(&data, &config, &device, &mut |progress| match progress {
+        Progress::Step { done, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        // The tutorial's own log line, so runs can be compared line by line.
+        Progress::Log(p) if config.preset == Preset::Tutorial => log(format!(
+            "Iteration: {}. Loss: {}. Accuracy: {}",
+            p.iteration,
+            f64::from(p.loss),
+            p.test_accuracy
+        )),
+        Progress::Log(p) => {
+            bar.set_message(format!("loss {:.4}", p.loss));
+            log(format!(
+                "epoch {:>2}/{}  loss {:.4}  test accuracy {:.2}%",
+                p.iteration.div_ceil(steps_per_epoch),
+                config.epochs,
+                p.loss,
+                p.test_accuracy
+            ));
+        }
+    })?;
+    bar.finish_and_clear();
+    let trained_in = started.elapsed();
+
+    let int8 = quantize::quantize(&trained.model);
+    let f32_blob = trained.model.to_blob()?;
+    let int8_blob = int8.to_blob()?;
+    let int8_accuracy = eval::accuracy(&infer_core::Model::from_blob(&int8_blob)?, &data.test)?;
+
+    let metadata = metadata(
+        &config,
+        &device,
+        &data,
+        trained.test_accuracy,
+        int8_accuracy.percent(),
+    )?;
+    let out = &args.out_dir;
+    fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let files = vec![
+        (
+            out.join(export::FLOAT_FILE),
+            export::float_safetensors(&trained.model, &metadata)?,
+        ),
+        (
+            out.join(export::INT8_FILE),
+            export::int8_safetensors(&int8, &metadata)?,
+        ),
+        (out.join(export::F32_BLOB_FILE), f32_blob),
+        (out.join(export::INT8_BLOB_FILE), int8_blob),
+    ];
+    export::write_atomically(&files)?;
+
+    println!(
+        "Trained on {} ({} preset: {}, {} epochs, batch {}, seed {}) in {:.1} s",
+        device::describe(&device),
+        config.preset,
+        config.optimizer,
+        config.epochs,
+        config.batch_size,
+        config.seed,
+        trained_in.as_secs_f64(),
+    );
+    println!(
+        "  float test accuracy  {:>6.2}%  (candle)",
+        trained.test_accuracy
+    );
+    println!(
+        "  int8 test accuracy   {:>6.2}%  (infer-core, {:+.2} pp)",
+        int8_accuracy.percent(),
+        int8_accuracy.percent() - trained.test_accuracy
+    );
+    println!("Wrote {}:", out.display());
+    for (path, bytes) in &files {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        println!("  {name:<24}{:>8} bytes", bytes.len());
+    }
+    Ok(())
+}
+
+fn metadata(
+    config: &Config,
+    device: &candle_core::Device,
+    data: &Mnist,
+    float_accuracy: f64,
+    int8_accuracy: f64,
+) -> anyhow::Result<Metadata> {
+    let digests: serde_json::Map<String, serde_json::Value> = data
+        .digests
+        .iter()
+        .map(|d| (d.name.clone(), d.sha256.clone().into()))
+        .collect();
+    Ok(Metadata::from([
+        ("format".into(), "mnist-logistic-regression".into()),
+        ("format_version".into(), export::FORMAT_VERSION.into()),
+        ("trainer_version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("float_test_accuracy".into(), format!("{float_accuracy:.2}")),
+        ("int8_test_accuracy".into(), format!("{int8_accuracy:.2}")),
+        ("training".into(), serde_json::to_string(config)?),
+        ("device".into(), device::describe(device)),
+        ("data_sha256".into(), serde_json::to_string(&digests)?),
+    ]))
+}

@@ -1,0 +1,387 @@
+//! MNIST in IDX format: finding the four files, reading them (gzip or raw) and validating
+//! every header field against the data before trusting it.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+
+/// Pixels per image: 28 x 28.
+pub const PIXELS: usize = 28 * 28;
+/// Digits 0-9.
+pub const CLASSES: usize = 10;
+
+/// The MNIST copy bundled with this repository: the default `--data-dir`.
+pub fn bundled_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
+}
+
+/// Why a data set could not be loaded. Every variant names the file at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// A file is missing.
+    #[error(
+        "{file} not found in {dir} (nor .gz, nor under MNIST/raw/): pass --data-dir with the four \
+         MNIST IDX files, or a torchvision data root"
+    )]
+    NotFound {
+        /// The directory searched.
+        dir: PathBuf,
+        /// The canonical name of the missing file.
+        file: &'static str,
+    },
+    /// The file could not be read or decompressed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS or the gzip decoder said.
+        source: io::Error,
+    },
+    /// The file does not start with the IDX magic expected for it.
+    #[error("{path}: not an IDX {kind} file (magic {found:#010x}, expected {expected:#010x})")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// "images" or "labels".
+        kind: &'static str,
+        /// The first four bytes, big-endian.
+        found: u32,
+        /// The magic for this kind.
+        expected: u32,
+    },
+    /// The dimensions are not those of MNIST.
+    #[error("{path}: dimensions {found:?}, expected {expected}")]
+    BadDimensions {
+        /// The file.
+        path: PathBuf,
+        /// The dimensions in the header.
+        found: Vec<u32>,
+        /// What was expected, in words.
+        expected: &'static str,
+    },
+    /// The data is shorter or longer than the header says.
+    #[error("{path}: header promises {expected} bytes of data, the file holds {found}{more}", more = if *.found_is_lower_bound { " or more" } else { "" })]
+    Length {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the dimensions call for.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+        /// `found` counts only what was read before stopping.
+        found_is_lower_bound: bool,
+    },
+    /// A label is not a digit.
+    #[error("{path}: label {label} at index {index} is not a digit 0-9")]
+    BadLabel {
+        /// The labels file.
+        path: PathBuf,
+        /// Position of the label.
+        index: usize,
+        /// The value found.
+        label: u8,
+    },
+    /// Images and labels disagree on the number of examples.
+    #[error("{images} holds {image_count} images but {labels} holds {label_count} labels")]
+    CountMismatch {
+        /// The images file.
+        images: PathBuf,
+        /// Its count.
+        image_count: usize,
+        /// The labels file.
+        labels: PathBuf,
+        /// Its count.
+        label_count: usize,
+    },
+}
+
+/// Images and their labels.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// `len * PIXELS` bytes, one row-major 28x28 image after another, 0 = background.
+    pub images: Vec<u8>,
+    /// One digit per image.
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of example `index`.
+    pub fn image(&self, index: usize) -> &[u8] {
+        &self.images[index * PIXELS..][..PIXELS]
+    }
+
+    /// Reads and cross-checks an images file and a labels file.
+    pub fn load(
+        images_path: &Path,
+        labels_path: &Path,
+    ) -> Result<(Self, [FileDigest; 2]), DataError> {
+        let images = read_idx(images_path, IdxKind::Images)?;
+        let labels = read_idx(labels_path, IdxKind::Labels)?;
+        let (image_count, label_count) = (images.count, labels.count);
+        if image_count != label_count {
+            return Err(DataError::CountMismatch {
+                images: images_path.into(),
+                image_count,
+                labels: labels_path.into(),
+                label_count,
+            });
+        }
+        if let Some(index) = labels.data.iter().position(|&l| usize::from(l) >= CLASSES) {
+            return Err(DataError::BadLabel {
+                path: labels_path.into(),
+                index,
+                label: labels.data[index],
+            });
+        }
+        let split = Split {
+            images: images.data,
+            labels: labels.data,
+        };
+        Ok((split, [images.digest, labels.digest]))
+    }
+}
+
+/// The SHA-256 of a file's decompressed contents, as in `SHA256SUMS.decompressed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    /// File name without `.gz`, e.g. `train-images-idx3-ubyte`.
+    pub name: String,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+}
+
+/// The MNIST training and test sets.
+#[derive(Debug, Clone)]
+pub struct Mnist {
+    /// 60,000 examples in the canonical files.
+    pub train: Split,
+    /// 10,000 examples in the canonical files.
+    pub test: Split,
+    /// Digests of the four files, train images and labels then test images and labels.
+    pub digests: [FileDigest; 4],
+}
+
+/// SHA-256 of the canonical decompressed files (LeCun et al.), to tell a user they have them.
+const CANONICAL: [&str; 4] = [
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+];
+
+impl Mnist {
+    /// Loads the four files from `dir`, raw or `.gz`, or from torchvision's `dir/MNIST/raw/`.
+    pub fn load(dir: &Path) -> Result<Self, DataError> {
+        let [train_images, train_labels, test_images, test_labels] =
+            FILES.map(|name| locate(dir, name));
+        let (train, [a, b]) = Split::load(&train_images?, &train_labels?)?;
+        let (test, [c, d]) = Split::load(&test_images?, &test_labels?)?;
+        Ok(Mnist {
+            train,
+            test,
+            digests: [a, b, c, d],
+        })
+    }
+
+    /// Whether these are the canonical MNIST files, byte for byte.
+    pub fn is_canonical(&self) -> bool {
+        self.digests
+            .iter()
+            .zip(CANONICAL)
+            .all(|(d, c)| d.sha256 == c)
+    }
+}
+
+const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// Finds `name` as distributed (`name`, `name.gz`), with the `.idx` spelling some mirrors use
+/// (`train-images.idx3-ubyte`), in `dir` or torchvision's `dir/MNIST/raw`.
+fn locate(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
+    let dotted = name.replacen("-idx", ".idx", 1);
+    [dir.to_path_buf(), dir.join("MNIST").join("raw")]
+        .iter()
+        .flat_map(|d| {
+            [
+                name.to_string(),
+                format!("{name}.gz"),
+                dotted.clone(),
+                format!("{dotted}.gz"),
+            ]
+            .map(|f| d.join(f))
+        })
+        .find(|p| p.is_file())
+        .ok_or_else(|| DataError::NotFound {
+            dir: dir.into(),
+            file: name,
+        })
+}
+
+#[derive(Clone, Copy)]
+enum IdxKind {
+    Images,
+    Labels,
+}
+
+struct Idx {
+    count: usize,
+    data: Vec<u8>,
+    digest: FileDigest,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Reads an IDX file of unsigned bytes, gzip-compressed or not (told by its first bytes).
+///
+/// The header is checked before anything is allocated for the data, and the data is read
+/// incrementally up to what the header promises, so a header claiming gigabytes in a small
+/// file costs nothing.
+fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
+    let io_error = |source| DataError::Io {
+        path: path.into(),
+        source,
+    };
+    let mut file = BufReader::new(File::open(path).map_err(io_error)?);
+    let file_len = file.get_ref().metadata().map_err(io_error)?.len();
+    let mut first = [0u8; 2];
+    let compressed = peek(&mut file, &mut first).map_err(io_error)? && first == GZIP_MAGIC;
+    let mut reader: Box<dyn Read> = if compressed {
+        Box::new(GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+
+    let (magic, dims_expected, expected_dims): (u32, usize, &'static str) = match kind {
+        IdxKind::Images => (0x0000_0803, 3, "[count, 28, 28]"),
+        IdxKind::Labels => (0x0000_0801, 1, "[count]"),
+    };
+    let mut header = vec![0u8; 4 + 4 * dims_expected];
+    read_header(&mut reader, &mut header[..4], path, 0)?;
+    let found = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    if found != magic {
+        let kind = match kind {
+            IdxKind::Images => "images",
+            IdxKind::Labels => "labels",
+        };
+        return Err(DataError::BadMagic {
+            path: path.into(),
+            kind,
+            found,
+            expected: magic,
+        });
+    }
+    read_header(&mut reader, &mut header[4..], path, 4)?;
+    let dims: Vec<u32> = header[4..]
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if matches!(kind, IdxKind::Images) && dims[1..] != [28, 28] {
+        return Err(DataError::BadDimensions {
+            path: path.into(),
+            found: dims,
+            expected: expected_dims,
+        });
+    }
+    let count = dims[0] as usize;
+    let expected = dims.iter().map(|&d| u64::from(d)).product::<u64>();
+
+    let header_len = header.len() as u64;
+    if !compressed && file_len != header_len + expected {
+        let found = file_len.saturating_sub(header_len);
+        return Err(DataError::Length {
+            path: path.into(),
+            expected,
+            found,
+            found_is_lower_bound: false,
+        });
+    }
+    let mut data = Vec::new();
+    reader
+        .by_ref()
+        .take(expected)
+        .read_to_end(&mut data)
+        .map_err(io_error)?;
+    let extra = reader.read(&mut [0u8; 1]).map_err(io_error)?;
+    if data.len() as u64 != expected || extra != 0 {
+        let found = data.len() as u64 + extra as u64;
+        return Err(DataError::Length {
+            path: path.into(),
+            expected,
+            found,
+            found_is_lower_bound: extra != 0,
+        });
+    }
+
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let name = name.strip_suffix(".gz").unwrap_or(&name).to_string();
+    let digest = FileDigest {
+        name,
+        sha256: sha256_hex(&header, &data),
+    };
+    Ok(Idx {
+        count,
+        data,
+        digest,
+    })
+}
+
+fn read_header(
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+    path: &Path,
+    offset: u64,
+) -> Result<(), DataError> {
+    reader
+        .read_exact(buf)
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::UnexpectedEof => DataError::Length {
+                path: path.into(),
+                expected: offset + buf.len() as u64,
+                found: offset,
+                found_is_lower_bound: true,
+            },
+            _ => DataError::Io {
+                path: path.into(),
+                source,
+            },
+        })
+}
+
+/// Fills `buf` from the start of the stream without consuming it; false if the file is shorter.
+fn peek(file: &mut BufReader<File>, buf: &mut [u8]) -> io::Result<bool> {
+    use std::io::BufRead;
+    let available = file.fill_buf()?;
+    let n = buf.len().min(available.len());
+    buf[..n].copy_from_slice(&available[..n]);
+    Ok(n == buf.len())
+}
+
+fn sha256_hex(header: &[u8], data: &[u8]) -> String {
+    let digest = Sha256::new()
+        .chain_update(header)
+        .chain_update(data)
+        .finalize();
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
