@@ -1,1 +1,30 @@
-//! stub
+//! Shared fixtures for the cross-crate tests: the bundled data and one short real training run,
+//! each made once per test binary.
+
+use std::sync::OnceLock;
+
+use candle_core::Device;
+use trainer::data::{Mnist, bundled_dir};
+use trainer::train::{Config, Preset, Trained, train};
+
+/// The bundled MNIST.
+pub fn mnist() -> &'static Mnist {
+    static MNIST: OnceLock<Mnist> = OnceLock::new();
+    MNIST.get_or_init(|| Mnist::load(&bundled_dir()).expect("bundled MNIST loads"))
+}
+
+/// The default preset cut to `epochs` epochs, seed 7.
+pub fn short_config(epochs: usize) -> Config {
+    Config {
+        epochs,
+        ..Config::preset(Preset::Default, 7)
+    }
+}
+
+/// A real one-epoch run of the default preset on the CPU (about a second).
+pub fn short_run() -> &'static Trained {
+    static TRAINED: OnceLock<Trained> = OnceLock::new();
+    TRAINED.get_or_init(|| {
+        train(mnist(), &short_config(1), &Device::Cpu, &mut |_| {}).expect("training runs")
+    })
+}

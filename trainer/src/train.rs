@@ -163,7 +163,7 @@ pub struct Trained {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrainError {
-    /// The loss became NaN or infinite: lower the learning rate.
+    /// The loss became NaN, infinite or larger than [`DIVERGED_LOSS`]: lower the learning rate.
     #[error("training diverged at iteration {iteration}: loss is {loss}; lower the learning rate")]
     Diverged {
         /// Iteration at which it was seen.
@@ -181,6 +181,10 @@ pub enum TrainError {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
+
+/// A loss above this (100 times that of a uniform guess over ten classes, ln 10) or NaN means
+/// the run diverged, even where the arg-max still looks sane.
+pub const DIVERGED_LOSS: f32 = 100.0 * std::f32::consts::LN_10;
 
 /// A split on the device, as one tensor of normalized pixels and one of labels.
 struct DeviceSplit {
@@ -316,7 +320,7 @@ fn run<O: Optimizer>(
             });
             if iteration % log_every == 0 || iteration == total {
                 let loss = loss.to_scalar::<f32>()?;
-                if !loss.is_finite() {
+                if loss.is_nan() || loss > DIVERGED_LOSS {
                     return Err(TrainError::Diverged { iteration, loss });
                 }
                 let point = LogPoint {
