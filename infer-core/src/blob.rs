@@ -70,15 +70,8 @@ struct Wire<'a> {
 #[derive(Deserialize)]
 #[cfg_attr(feature = "encode", derive(serde::Serialize))]
 enum Payload<'a> {
-    F32 {
-        weights: &'a [u8],
-        bias: &'a [u8],
-    },
-    Int8 {
-        weights: &'a [u8],
-        scales: &'a [u8],
-        bias: &'a [u8],
-    },
+    F32 { weights: &'a [u8], bias: &'a [u8] },
+    Int8 { weights: &'a [u8], scales: &'a [u8], bias: &'a [u8] },
 }
 
 /// Decodes and validates a blob, borrowing its weights.
@@ -101,10 +94,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Model<'_>, Error> {
         return Err(Error::TrailingBytes);
     }
 
-    let shape_error = Error::UnsupportedShape {
-        inputs: wire.inputs,
-        classes: wire.classes,
-    };
+    let shape_error = Error::UnsupportedShape { inputs: wire.inputs, classes: wire.classes };
     let inputs = usize::try_from(wire.inputs).map_err(|_| shape_error)?;
     let classes = usize::try_from(wire.classes).map_err(|_| shape_error)?;
     if !(1..=MAX_INPUTS).contains(&inputs) || !(1..=MAX_CLASSES).contains(&classes) {
@@ -117,28 +107,16 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Model<'_>, Error> {
             check_finite(Field::Weights, weights)?;
             (Weights::F32(weights), bias)
         }
-        Payload::Int8 {
-            weights,
-            scales,
-            bias,
-        } => {
+        Payload::Int8 { weights, scales, bias } => {
             check_len(Field::Weights, weights, classes * inputs)?;
             check_len(Field::Scales, scales, classes * 4)?;
             check_finite(Field::Scales, scales)?;
             if f32s(scales).any(|s| s < 0.0) {
-                return Err(Error::InvalidValue {
-                    field: Field::Scales,
-                });
+                return Err(Error::InvalidValue { field: Field::Scales });
             }
             // Folds the input scaling p / 255 into the class scale, once, here.
             let pixel_scales = per_class(f32s(scales).map(|s| s / 255.0));
-            (
-                Weights::Int8 {
-                    weights,
-                    pixel_scales,
-                },
-                bias,
-            )
+            (Weights::Int8 { weights, pixel_scales }, bias)
         }
     };
     check_len(Field::Bias, bias, classes * 4)?;
@@ -158,27 +136,17 @@ fn check_len(field: Field, bytes: &[u8], expected: usize) -> Result<(), Error> {
     if bytes.len() == expected {
         Ok(())
     } else {
-        Err(Error::LengthMismatch {
-            field,
-            expected,
-            found: bytes.len(),
-        })
+        Err(Error::LengthMismatch { field, expected, found: bytes.len() })
     }
 }
 
 fn check_finite(field: Field, bytes: &[u8]) -> Result<(), Error> {
-    if f32s(bytes).all(f32::is_finite) {
-        Ok(())
-    } else {
-        Err(Error::InvalidValue { field })
-    }
+    if f32s(bytes).all(f32::is_finite) { Ok(()) } else { Err(Error::InvalidValue { field }) }
 }
 
 /// Reads little-endian f32s; a trailing partial value is ignored (lengths are checked first).
 pub(crate) fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The parameters of a model, as the trainer holds them, for [`encode`].
@@ -229,23 +197,10 @@ pub fn encode(params: &Params<'_>) -> Result<alloc::vec::Vec<u8>, Error> {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
     let (inputs, classes, payload_bytes) = match *params {
-        Params::F32 {
-            inputs,
-            classes,
-            weights,
-            bias,
-        } => (
-            inputs,
-            classes,
-            [le_bytes(weights), Vec::new(), le_bytes(bias)],
-        ),
-        Params::Int8 {
-            inputs,
-            classes,
-            weights,
-            scales,
-            bias,
-        } => {
+        Params::F32 { inputs, classes, weights, bias } => {
+            (inputs, classes, [le_bytes(weights), Vec::new(), le_bytes(bias)])
+        }
+        Params::Int8 { inputs, classes, weights, scales, bias } => {
             let q = weights.iter().map(|w| w.to_le_bytes()[0]).collect();
             (inputs, classes, [q, le_bytes(scales), le_bytes(bias)])
         }
@@ -253,18 +208,11 @@ pub fn encode(params: &Params<'_>) -> Result<alloc::vec::Vec<u8>, Error> {
     let [weights, scales, bias] = &payload_bytes;
     let payload = match params {
         Params::F32 { .. } => Payload::F32 { weights, bias },
-        Params::Int8 { .. } => Payload::Int8 {
-            weights,
-            scales,
-            bias,
-        },
+        Params::Int8 { .. } => Payload::Int8 { weights, scales, bias },
     };
     let dim = |d: usize| u32::try_from(d).unwrap_or(u32::MAX);
     let wire = Wire {
-        header: Header {
-            magic: MAGIC,
-            version: FORMAT_VERSION,
-        },
+        header: Header { magic: MAGIC, version: FORMAT_VERSION },
         inputs: dim(inputs),
         classes: dim(classes),
         payload,

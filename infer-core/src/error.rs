@@ -92,15 +92,8 @@ impl fmt::Display for Error {
                 crate::MAX_CLASSES,
                 crate::MAX_INPUTS
             ),
-            Error::LengthMismatch {
-                field,
-                expected,
-                found,
-            } => {
-                write!(
-                    f,
-                    "{field} hold {found} bytes, the shape calls for {expected}"
-                )
+            Error::LengthMismatch { field, expected, found } => {
+                write!(f, "{field} hold {found} bytes, the shape calls for {expected}")
             }
             Error::InvalidValue { field } => {
                 write!(f, "{field} contain a NaN, infinite or negative-scale value")

@@ -31,10 +31,7 @@ pub(crate) enum Weights<'a> {
     F32(&'a [u8]),
     /// i8 as bytes, `[class][input]`, and per class `scale / 255`: the factor from the raw-pixel
     /// integer dot product to the logit.
-    Int8 {
-        weights: &'a [u8],
-        pixel_scales: PerClass,
-    },
+    Int8 { weights: &'a [u8], pixel_scales: PerClass },
 }
 
 /// The outcome of classifying one input.
@@ -50,11 +47,7 @@ pub struct Prediction {
 
 impl<'a> Model<'a> {
     pub(crate) fn new(inputs: usize, weights: Weights<'a>, bias: PerClass) -> Self {
-        Self {
-            inputs,
-            weights,
-            bias,
-        }
+        Self { inputs, weights, bias }
     }
 
     /// Decodes a blob (see [`blob`] for its layout) and validates all of it: magic, version,
@@ -86,16 +79,10 @@ impl<'a> Model<'a> {
     pub fn logits(&self, image: &[u8]) -> Result<PerClass, Error> {
         self.check_input_len(image.len())?;
         Ok(match &self.weights {
-            Weights::Int8 {
-                weights,
-                pixel_scales,
-            } => per_class(
-                weights
-                    .chunks_exact(self.inputs)
-                    .zip(pixel_scales.iter().zip(&self.bias))
-                    .map(|(row, (&scale, &bias))| {
-                        kernel::dot_i8_u8(row, image) as f32 * scale + bias
-                    }),
+            Weights::Int8 { weights, pixel_scales } => per_class(
+                weights.chunks_exact(self.inputs).zip(pixel_scales.iter().zip(&self.bias)).map(
+                    |(row, (&scale, &bias))| kernel::dot_i8_u8(row, image) as f32 * scale + bias,
+                ),
             ),
             Weights::F32(weights) => {
                 self.f32_logits(weights, image.iter().map(|&p| normalize_pixel(p)))
@@ -141,10 +128,7 @@ impl<'a> Model<'a> {
         if found == self.inputs {
             Ok(())
         } else {
-            Err(Error::InputLength {
-                expected: self.inputs,
-                found,
-            })
+            Err(Error::InputLength { expected: self.inputs, found })
         }
     }
 }

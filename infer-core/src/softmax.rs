@@ -36,10 +36,7 @@ pub fn argmax(logits: &[f32]) -> Result<usize, Error> {
 /// ```
 pub fn softmax(logits: &[f32]) -> Result<PerClass, Error> {
     if logits.len() > MAX_CLASSES {
-        return Err(Error::InputLength {
-            expected: MAX_CLASSES,
-            found: logits.len(),
-        });
+        return Err(Error::InputLength { expected: MAX_CLASSES, found: logits.len() });
     }
     let max = logits[argmax(logits)?];
     let weights = |l: f32| match max {

@@ -19,13 +19,8 @@ fn int8_blob() -> Vec<u8> {
 }
 
 fn f32_blob() -> Vec<u8> {
-    encode(&Params::F32 {
-        inputs: 3,
-        classes: 2,
-        weights: &WEIGHTS_F32,
-        bias: &[0.25, -0.5],
-    })
-    .unwrap()
+    encode(&Params::F32 { inputs: 3, classes: 2, weights: &WEIGHTS_F32, bias: &[0.25, -0.5] })
+        .unwrap()
 }
 
 /// Writes the layout from the `blob` module docs by hand, as a decoder in another language would
@@ -69,16 +64,10 @@ fn encoder_writes_exactly_the_documented_layout() {
 fn int8_logits_follow_the_documented_formula_exactly() {
     let blob = int8_blob();
     let model = Model::from_blob(&blob).unwrap();
-    assert_eq!(
-        (model.inputs(), model.classes(), model.scheme()),
-        (3, 2, Scheme::Int8)
-    );
+    assert_eq!((model.inputs(), model.classes(), model.scheme()), (3, 2, Scheme::Int8));
     let image = [255u8, 255, 3];
     // Class 0: 127*255 - 128*255 + 0*3 = -255; class 1: 5*255 - 7*255 + 1*3 = -507.
-    let expected = [
-        -255.0f32 * (0.5 / 255.0) + 1.0,
-        -507.0f32 * (0.25 / 255.0) - 2.0,
-    ];
+    let expected = [-255.0f32 * (0.5 / 255.0) + 1.0, -507.0f32 * (0.25 / 255.0) - 2.0];
     let logits = model.logits(&image).unwrap();
     assert_eq!(
         logits.iter().map(|l| l.to_bits()).collect::<Vec<_>>(),
@@ -97,25 +86,15 @@ fn f32_logits_use_normalized_pixels() {
         .zip([0.25, -0.5])
         .map(|(row, b)| row.iter().zip(&x).fold(0.0, |s, (w, x)| s + w * x) + b)
         .collect();
-    assert_eq!(
-        model.logits(&image).unwrap().as_slice(),
-        expected.as_slice()
-    );
-    assert_eq!(
-        model.logits_normalized(&x).unwrap().as_slice(),
-        expected.as_slice()
-    );
+    assert_eq!(model.logits(&image).unwrap().as_slice(), expected.as_slice());
+    assert_eq!(model.logits_normalized(&x).unwrap().as_slice(), expected.as_slice());
 }
 
 #[test]
 fn every_truncation_is_rejected() {
     for blob in [int8_blob(), f32_blob()] {
         for len in 0..blob.len() {
-            assert_eq!(
-                Model::from_blob(&blob[..len]).unwrap_err(),
-                Error::Truncated,
-                "len {len}"
-            );
+            assert_eq!(Model::from_blob(&blob[..len]).unwrap_err(), Error::Truncated, "len {len}");
         }
     }
 }
@@ -126,10 +105,7 @@ fn every_single_bit_flip_is_rejected() {
         for bit in 0..blob.len() * 8 {
             let mut bad = blob.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
-            assert!(
-                Model::from_blob(&bad).is_err(),
-                "bit {bit} flipped was accepted"
-            );
+            assert!(Model::from_blob(&bad).is_err(), "bit {bit} flipped was accepted");
         }
     }
 }
@@ -138,38 +114,23 @@ fn every_single_bit_flip_is_rejected() {
 fn foreign_and_future_blobs_get_precise_errors() {
     assert_eq!(Model::from_blob(b"").unwrap_err(), Error::Truncated);
     assert_eq!(Model::from_blob(b"IC").unwrap_err(), Error::Truncated);
-    assert_eq!(
-        Model::from_blob(b"\x89PNG\r\n").unwrap_err(),
-        Error::BadMagic
-    );
+    assert_eq!(Model::from_blob(b"\x89PNG\r\n").unwrap_err(), Error::BadMagic);
     assert_eq!(Model::from_blob(b"{}").unwrap_err(), Error::BadMagic);
 
     let mut future = int8_blob();
     future[4] = 2;
-    assert_eq!(
-        Model::from_blob(&future).unwrap_err(),
-        Error::UnsupportedVersion(2)
-    );
+    assert_eq!(Model::from_blob(&future).unwrap_err(), Error::UnsupportedVersion(2));
 
     let mut trailing = int8_blob();
     trailing.push(0);
-    assert_eq!(
-        Model::from_blob(&trailing).unwrap_err(),
-        Error::TrailingBytes
-    );
+    assert_eq!(Model::from_blob(&trailing).unwrap_err(), Error::TrailingBytes);
 
     let mut corrupted = int8_blob();
     corrupted[20] ^= 0x10;
-    assert_eq!(
-        Model::from_blob(&corrupted).unwrap_err(),
-        Error::ChecksumMismatch
-    );
+    assert_eq!(Model::from_blob(&corrupted).unwrap_err(), Error::ChecksumMismatch);
 
     let unknown_scheme = by_the_docs(7, 1, 1, &[&[1], &le(&[1.0])]);
-    assert_eq!(
-        Model::from_blob(&unknown_scheme).unwrap_err(),
-        Error::Malformed
-    );
+    assert_eq!(Model::from_blob(&unknown_scheme).unwrap_err(), Error::Malformed);
 }
 
 #[test]
@@ -177,45 +138,27 @@ fn checksummed_but_inconsistent_blobs_are_rejected() {
     let cases: [(Vec<u8>, Error); 6] = [
         (
             by_the_docs(0, 0, 1, &[&[], &le(&[0.0])]),
-            Error::UnsupportedShape {
-                inputs: 0,
-                classes: 1,
-            },
+            Error::UnsupportedShape { inputs: 0, classes: 1 },
         ),
         (
             by_the_docs(0, 1, MAX_CLASSES as u32 + 1, &[&[], &[]]),
-            Error::UnsupportedShape {
-                inputs: 1,
-                classes: MAX_CLASSES as u32 + 1,
-            },
+            Error::UnsupportedShape { inputs: 1, classes: MAX_CLASSES as u32 + 1 },
         ),
         (
             by_the_docs(0, 2, 1, &[&le(&[1.0]), &le(&[0.0])]),
-            Error::LengthMismatch {
-                field: Field::Weights,
-                expected: 8,
-                found: 4,
-            },
+            Error::LengthMismatch { field: Field::Weights, expected: 8, found: 4 },
         ),
         (
             by_the_docs(1, 1, 1, &[&[1], &le(&[1.0]), &[]]),
-            Error::LengthMismatch {
-                field: Field::Bias,
-                expected: 4,
-                found: 0,
-            },
+            Error::LengthMismatch { field: Field::Bias, expected: 4, found: 0 },
         ),
         (
             by_the_docs(0, 1, 1, &[&le(&[f32::NAN]), &le(&[0.0])]),
-            Error::InvalidValue {
-                field: Field::Weights,
-            },
+            Error::InvalidValue { field: Field::Weights },
         ),
         (
             by_the_docs(1, 1, 1, &[&[1], &le(&[-1.0]), &le(&[0.0])]),
-            Error::InvalidValue {
-                field: Field::Scales,
-            },
+            Error::InvalidValue { field: Field::Scales },
         ),
     ];
     for (blob, expected) in cases {
@@ -225,31 +168,12 @@ fn checksummed_but_inconsistent_blobs_are_rejected() {
 
 #[test]
 fn encode_refuses_what_a_device_would_reject() {
-    let bad = Params::F32 {
-        inputs: 1,
-        classes: 1,
-        weights: &[f32::INFINITY],
-        bias: &[0.0],
-    };
-    assert_eq!(
-        encode(&bad).unwrap_err(),
-        Error::InvalidValue {
-            field: Field::Weights
-        }
-    );
-    let short = Params::Int8 {
-        inputs: 2,
-        classes: 1,
-        weights: &[1],
-        scales: &[1.0],
-        bias: &[0.0],
-    };
+    let bad = Params::F32 { inputs: 1, classes: 1, weights: &[f32::INFINITY], bias: &[0.0] };
+    assert_eq!(encode(&bad).unwrap_err(), Error::InvalidValue { field: Field::Weights });
+    let short = Params::Int8 { inputs: 2, classes: 1, weights: &[1], scales: &[1.0], bias: &[0.0] };
     assert!(matches!(
         encode(&short).unwrap_err(),
-        Error::LengthMismatch {
-            field: Field::Weights,
-            ..
-        }
+        Error::LengthMismatch { field: Field::Weights, .. }
     ));
 }
 
@@ -257,15 +181,6 @@ fn encode_refuses_what_a_device_would_reject() {
 fn inputs_of_the_wrong_kind_are_errors() {
     let blob = int8_blob();
     let model = Model::from_blob(&blob).unwrap();
-    assert_eq!(
-        model.logits(&[0; 4]).unwrap_err(),
-        Error::InputLength {
-            expected: 3,
-            found: 4
-        }
-    );
-    assert_eq!(
-        model.logits_normalized(&[0.0; 3]).unwrap_err(),
-        Error::SchemeMismatch
-    );
+    assert_eq!(model.logits(&[0; 4]).unwrap_err(), Error::InputLength { expected: 3, found: 4 });
+    assert_eq!(model.logits_normalized(&[0.0; 3]).unwrap_err(), Error::SchemeMismatch);
 }

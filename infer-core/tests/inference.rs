@@ -89,19 +89,8 @@ proptest! {
 
 #[test]
 fn softmax_limits_are_defined() {
-    assert_eq!(
-        softmax(&[f32::INFINITY, 0.0, f32::INFINITY])
-            .unwrap()
-            .as_slice(),
-        &[0.5, 0.0, 0.5]
-    );
-    assert_eq!(
-        softmax(&[f32::NEG_INFINITY; 4]).unwrap().as_slice(),
-        &[0.25; 4]
-    );
+    assert_eq!(softmax(&[f32::INFINITY, 0.0, f32::INFINITY]).unwrap().as_slice(), &[0.5, 0.0, 0.5]);
+    assert_eq!(softmax(&[f32::NEG_INFINITY; 4]).unwrap().as_slice(), &[0.25; 4]);
     assert_eq!(softmax(&[]).unwrap_err(), Error::InvalidLogits);
-    assert!(matches!(
-        softmax(&[0.0; MAX_CLASSES + 1]).unwrap_err(),
-        Error::InputLength { .. }
-    ));
+    assert!(matches!(softmax(&[0.0; MAX_CLASSES + 1]).unwrap_err(), Error::InputLength { .. }));
 }

@@ -15,10 +15,7 @@ pub fn mnist() -> &'static Mnist {
 
 /// The default preset cut to `epochs` epochs, seed 7.
 pub fn short_config(epochs: usize) -> Config {
-    Config {
-        epochs,
-        ..Config::preset(Preset::Default, 7)
-    }
+    Config { epochs, ..Config::preset(Preset::Default, 7) }
 }
 
 /// A real one-epoch run of the default preset on the CPU (about a second).

@@ -21,16 +21,9 @@ fn f32_blob_logits_match_candle_forward_on_the_test_set() {
     let test = &mnist().test;
     let blob = trained.model.to_blob().unwrap();
     let model = Model::from_blob(&blob).unwrap();
-    assert_eq!(
-        (model.inputs(), model.classes(), model.scheme()),
-        (784, 10, Scheme::F32)
-    );
+    assert_eq!((model.inputs(), model.classes(), model.scheme()), (784, 10, Scheme::F32));
 
-    let pixels: Vec<f32> = test
-        .images
-        .iter()
-        .map(|&p| infer_core::normalize_pixel(p))
-        .collect();
+    let pixels: Vec<f32> = test.images.iter().map(|&p| infer_core::normalize_pixel(p)).collect();
     let images = Tensor::from_vec(pixels, (test.len(), PIXELS), &Device::Cpu).unwrap();
     let weight = Tensor::from_slice(trained.model.weight(), (10, PIXELS), &Device::Cpu).unwrap();
     let bias = Tensor::from_slice(trained.model.bias(), 10, &Device::Cpu).unwrap();
@@ -57,9 +50,8 @@ fn int8_accuracy_is_within_0_15_pp_of_float() {
     let model = Model::from_blob(&blob).unwrap();
     let int8 = eval::accuracy(&model, &mnist().test).unwrap().percent();
     let float_blob = trained.model.to_blob().unwrap();
-    let float = eval::accuracy(&Model::from_blob(&float_blob).unwrap(), &mnist().test)
-        .unwrap()
-        .percent();
+    let float =
+        eval::accuracy(&Model::from_blob(&float_blob).unwrap(), &mnist().test).unwrap().percent();
     assert!(
         (float - trained.test_accuracy).abs() <= 0.02,
         "infer-core f32 {float} vs candle {}",
@@ -74,18 +66,12 @@ fn the_real_int8_blob_rejects_every_truncation_and_every_bit_flip() {
     assert_eq!(blob.len(), 7_937, "the size documented in infer_core::blob");
     assert_eq!(short_run().model.to_blob().unwrap().len(), 31_417);
     for len in 0..blob.len() {
-        assert_eq!(
-            Model::from_blob(&blob[..len]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Model::from_blob(&blob[..len]).unwrap_err(), Error::Truncated);
     }
     let mut bad = blob.clone();
     for bit in 0..blob.len() * 8 {
         bad[bit / 8] ^= 1 << (bit % 8);
-        assert!(
-            Model::from_blob(&bad).is_err(),
-            "flipping bit {bit} went unnoticed"
-        );
+        assert!(Model::from_blob(&bad).is_err(), "flipping bit {bit} went unnoticed");
         bad[bit / 8] ^= 1 << (bit % 8);
     }
     assert!(Model::from_blob(&bad).is_ok());
@@ -103,27 +89,19 @@ fn safetensors_files_of_a_real_run_give_back_the_same_blobs() {
     let trained = short_run();
     let int8 = quantize(&trained.model);
     let metadata = trainer::export::Metadata::from([("format_version".into(), "1".into())]);
-    let (float_path, int8_path) = (
-        dir.path().join("f.safetensors"),
-        dir.path().join("q.safetensors"),
-    );
+    let (float_path, int8_path) =
+        (dir.path().join("f.safetensors"), dir.path().join("q.safetensors"));
     trainer::export::write_atomically(&[
         (
             float_path.clone(),
             trainer::export::float_safetensors(&trained.model, &metadata).unwrap(),
         ),
-        (
-            int8_path.clone(),
-            trainer::export::int8_safetensors(&int8, &metadata).unwrap(),
-        ),
+        (int8_path.clone(), trainer::export::int8_safetensors(&int8, &metadata).unwrap()),
     ])
     .unwrap();
     let (float_back, _) = trainer::export::read_float(&float_path).unwrap();
     let (int8_back, metadata_back) = trainer::export::read_int8(&int8_path).unwrap();
-    assert_eq!(
-        float_back.to_blob().unwrap(),
-        trained.model.to_blob().unwrap()
-    );
+    assert_eq!(float_back.to_blob().unwrap(), trained.model.to_blob().unwrap());
     assert_eq!(int8_back.to_blob().unwrap(), int8.to_blob().unwrap());
     assert_eq!(quantize(&float_back), int8);
     assert_eq!(metadata_back, metadata);

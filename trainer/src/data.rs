@@ -148,10 +148,7 @@ impl Split {
                 label: labels.data[index],
             });
         }
-        let split = Split {
-            images: images.data,
-            labels: labels.data,
-        };
+        let split = Split { images: images.data, labels: labels.data };
         Ok((split, [images.digest, labels.digest]))
     }
 }
@@ -191,19 +188,12 @@ impl Mnist {
             FILES.map(|name| locate(dir, name));
         let (train, [a, b]) = Split::load(&train_images?, &train_labels?)?;
         let (test, [c, d]) = Split::load(&test_images?, &test_labels?)?;
-        Ok(Mnist {
-            train,
-            test,
-            digests: [a, b, c, d],
-        })
+        Ok(Mnist { train, test, digests: [a, b, c, d] })
     }
 
     /// Whether these are the canonical MNIST files, byte for byte.
     pub fn is_canonical(&self) -> bool {
-        self.digests
-            .iter()
-            .zip(CANONICAL)
-            .all(|(d, c)| d.sha256 == c)
+        self.digests.iter().zip(CANONICAL).all(|(d, c)| d.sha256 == c)
     }
 }
 
@@ -221,19 +211,11 @@ fn locate(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
     [dir.to_path_buf(), dir.join("MNIST").join("raw")]
         .iter()
         .flat_map(|d| {
-            [
-                name.to_string(),
-                format!("{name}.gz"),
-                dotted.clone(),
-                format!("{dotted}.gz"),
-            ]
-            .map(|f| d.join(f))
+            [name.to_string(), format!("{name}.gz"), dotted.clone(), format!("{dotted}.gz")]
+                .map(|f| d.join(f))
         })
         .find(|p| p.is_file())
-        .ok_or_else(|| DataError::NotFound {
-            dir: dir.into(),
-            file: name,
-        })
+        .ok_or_else(|| DataError::NotFound { dir: dir.into(), file: name })
 }
 
 #[derive(Clone, Copy)]
@@ -256,19 +238,13 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// incrementally up to what the header promises, so a header claiming gigabytes in a small
 /// file costs nothing.
 fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
-    let io_error = |source| DataError::Io {
-        path: path.into(),
-        source,
-    };
+    let io_error = |source| DataError::Io { path: path.into(), source };
     let mut file = BufReader::new(File::open(path).map_err(io_error)?);
     let file_len = file.get_ref().metadata().map_err(io_error)?.len();
     let mut first = [0u8; 2];
     let compressed = peek(&mut file, &mut first).map_err(io_error)? && first == GZIP_MAGIC;
-    let mut reader: Box<dyn Read> = if compressed {
-        Box::new(GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
+    let mut reader: Box<dyn Read> =
+        if compressed { Box::new(GzDecoder::new(file)) } else { Box::new(file) };
 
     let (magic, dims_expected, expected_dims): (u32, usize, &'static str) = match kind {
         IdxKind::Images => (0x0000_0803, 3, "[count, 28, 28]"),
@@ -282,18 +258,11 @@ fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
             IdxKind::Images => "images",
             IdxKind::Labels => "labels",
         };
-        return Err(DataError::BadMagic {
-            path: path.into(),
-            kind,
-            found,
-            expected: magic,
-        });
+        return Err(DataError::BadMagic { path: path.into(), kind, found, expected: magic });
     }
     read_header(&mut reader, &mut header[4..], path, 4)?;
-    let dims: Vec<u32> = header[4..]
-        .chunks_exact(4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let dims: Vec<u32> =
+        header[4..].chunks_exact(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).collect();
     if matches!(kind, IdxKind::Images) && dims[1..] != [28, 28] {
         return Err(DataError::BadDimensions {
             path: path.into(),
@@ -315,11 +284,7 @@ fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
         });
     }
     let mut data = Vec::new();
-    reader
-        .by_ref()
-        .take(expected)
-        .read_to_end(&mut data)
-        .map_err(io_error)?;
+    reader.by_ref().take(expected).read_to_end(&mut data).map_err(io_error)?;
     let extra = reader.read(&mut [0u8; 1]).map_err(io_error)?;
     if data.len() as u64 != expected || extra != 0 {
         let found = data.len() as u64 + extra as u64;
@@ -333,15 +298,8 @@ fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
 
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let name = name.strip_suffix(".gz").unwrap_or(&name).to_string();
-    let digest = FileDigest {
-        name,
-        sha256: sha256_hex(&header, &data),
-    };
-    Ok(Idx {
-        count,
-        data,
-        digest,
-    })
+    let digest = FileDigest { name, sha256: sha256_hex(&header, &data) };
+    Ok(Idx { count, data, digest })
 }
 
 fn read_header(
@@ -350,20 +308,15 @@ fn read_header(
     path: &Path,
     offset: u64,
 ) -> Result<(), DataError> {
-    reader
-        .read_exact(buf)
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::UnexpectedEof => DataError::Length {
-                path: path.into(),
-                expected: offset + buf.len() as u64,
-                found: offset,
-                found_is_lower_bound: true,
-            },
-            _ => DataError::Io {
-                path: path.into(),
-                source,
-            },
-        })
+    reader.read_exact(buf).map_err(|source| match source.kind() {
+        io::ErrorKind::UnexpectedEof => DataError::Length {
+            path: path.into(),
+            expected: offset + buf.len() as u64,
+            found: offset,
+            found_is_lower_bound: true,
+        },
+        _ => DataError::Io { path: path.into(), source },
+    })
 }
 
 /// Fills `buf` from the start of the stream without consuming it; false if the file is shorter.
@@ -376,10 +329,7 @@ fn peek(file: &mut BufReader<File>, buf: &mut [u8]) -> io::Result<bool> {
 }
 
 fn sha256_hex(header: &[u8], data: &[u8]) -> String {
-    let digest = Sha256::new()
-        .chain_update(header)
-        .chain_update(data)
-        .finalize();
+    let digest = Sha256::new().chain_update(header).chain_update(data).finalize();
     digest.iter().fold(String::with_capacity(64), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s

@@ -26,8 +26,5 @@ pub fn accuracy(model: &Model<'_>, split: &Split) -> Result<Accuracy, infer_core
     for (image, &label) in split.images.chunks_exact(model.inputs()).zip(&split.labels) {
         correct += usize::from(model.classify(image)? == usize::from(label));
     }
-    Ok(Accuracy {
-        correct,
-        total: split.len(),
-    })
+    Ok(Accuracy { correct, total: split.len() })
 }

@@ -124,10 +124,8 @@ pub fn read_float(path: &Path) -> Result<(FloatModel, Metadata), ExportError> {
     let file = parse(path, &bytes)?;
     let weight = tensor(path, &file, WEIGHT, Dtype::F32, &[CLASSES, PIXELS])?;
     let bias = tensor(path, &file, BIAS, Dtype::F32, &[CLASSES])?;
-    let model = FloatModel::new(f32s(weight), f32s(bias)).map_err(|source| ExportError::Model {
-        path: path.into(),
-        source,
-    })?;
+    let model = FloatModel::new(f32s(weight), f32s(bias))
+        .map_err(|source| ExportError::Model { path: path.into(), source })?;
     Ok((model, metadata(path, &bytes)?))
 }
 
@@ -139,35 +137,23 @@ pub fn read_int8(path: &Path) -> Result<(QuantizedModel, Metadata), ExportError>
     let scale = tensor(path, &file, WEIGHT_SCALE, Dtype::F32, &[CLASSES])?;
     let bias = tensor(path, &file, BIAS, Dtype::F32, &[CLASSES])?;
     let weight = weight.iter().map(|&b| i8::from_le_bytes([b])).collect();
-    let model = QuantizedModel::new(weight, f32s(scale), f32s(bias)).map_err(|source| {
-        ExportError::Model {
-            path: path.into(),
-            source,
-        }
-    })?;
+    let model = QuantizedModel::new(weight, f32s(scale), f32s(bias))
+        .map_err(|source| ExportError::Model { path: path.into(), source })?;
     Ok((model, metadata(path, &bytes)?))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ExportError> {
-    fs::read(path).map_err(|source| ExportError::Io {
-        path: path.into(),
-        source,
-    })
+    fs::read(path).map_err(|source| ExportError::Io { path: path.into(), source })
 }
 
 fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, ExportError> {
-    SafeTensors::deserialize(bytes).map_err(|source| ExportError::Safetensors {
-        path: path.into(),
-        source,
-    })
+    SafeTensors::deserialize(bytes)
+        .map_err(|source| ExportError::Safetensors { path: path.into(), source })
 }
 
 fn metadata(path: &Path, bytes: &[u8]) -> Result<Metadata, ExportError> {
-    let (_, header) =
-        SafeTensors::read_metadata(bytes).map_err(|source| ExportError::Safetensors {
-            path: path.into(),
-            source,
-        })?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|source| ExportError::Safetensors { path: path.into(), source })?;
     Ok(header.metadata().clone().unwrap_or_default())
 }
 
@@ -178,63 +164,40 @@ fn tensor<'a>(
     dtype: Dtype,
     shape: &[usize],
 ) -> Result<&'a [u8], ExportError> {
-    let problem = |problem: String| ExportError::Tensor {
-        path: path.into(),
-        name,
-        problem,
-    };
-    let view = file
-        .tensor(name)
-        .map_err(|_| problem("is missing".into()))?;
+    let problem = |problem: String| ExportError::Tensor { path: path.into(), name, problem };
+    let view = file.tensor(name).map_err(|_| problem("is missing".into()))?;
     if view.dtype() != dtype || view.shape() != shape {
         return Err(problem(format!(
             "is {:?} {:?}, expected {dtype:?} {shape:?}{}",
             view.dtype(),
             view.shape(),
-            if dtype == Dtype::F32 {
-                " (convert with `.float()` before saving)"
-            } else {
-                ""
-            }
+            if dtype == Dtype::F32 { " (convert with `.float()` before saving)" } else { "" }
         )));
     }
     Ok(view.data())
 }
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 /// Writes every file to a temporary name beside its destination, syncs it, and only then
 /// renames them all into place: an interrupted or failed run leaves the previous files intact.
 pub fn write_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<(), ExportError> {
-    let staged: Vec<(PathBuf, &PathBuf)> = files
-        .iter()
-        .map(|(path, _)| (temporary_name(path), path))
-        .collect();
-    let result = files
-        .iter()
-        .zip(&staged)
-        .try_for_each(|((path, bytes), (temp, _))| {
-            let write = || -> io::Result<()> {
-                let mut file = File::create(temp)?;
-                file.write_all(bytes)?;
-                file.sync_all()
-            };
-            write().map_err(|source| ExportError::Io {
-                path: path.clone(),
-                source,
-            })
-        });
+    let staged: Vec<(PathBuf, &PathBuf)> =
+        files.iter().map(|(path, _)| (temporary_name(path), path)).collect();
+    let result = files.iter().zip(&staged).try_for_each(|((path, bytes), (temp, _))| {
+        let write = || -> io::Result<()> {
+            let mut file = File::create(temp)?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        };
+        write().map_err(|source| ExportError::Io { path: path.clone(), source })
+    });
     let result = result.and_then(|()| {
         staged.iter().try_for_each(|(temp, path)| {
-            fs::rename(temp, path).map_err(|source| ExportError::Io {
-                path: (*path).clone(),
-                source,
-            })
+            fs::rename(temp, path)
+                .map_err(|source| ExportError::Io { path: (*path).clone(), source })
         })
     });
     if result.is_err() {

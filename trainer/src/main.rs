@@ -19,10 +19,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train on MNIST, quantize to int8, and write the float, int8 and device files.
-    #[command(
-        after_help = "Examples:\n  trainer train\n  trainer train --preset tutorial\n  \
-                            trainer train --data-dir ~/data --device cuda --out-dir runs/a"
-    )]
+    #[command(after_help = "Examples:\n  trainer train\n  trainer train --preset tutorial\n  \
+                            trainer train --data-dir ~/data --device cuda --out-dir runs/a")]
     Train(TrainArgs),
 }
 

@@ -35,11 +35,7 @@ pub enum ModelError {
 
 fn check(name: &'static str, values: &[f32], expected: usize) -> Result<(), ModelError> {
     if values.len() != expected {
-        return Err(ModelError::Shape {
-            name,
-            expected,
-            found: values.len(),
-        });
+        return Err(ModelError::Shape { name, expected, found: values.len() });
     }
     if !values.iter().all(|v| v.is_finite()) {
         return Err(ModelError::NotFinite { name });
@@ -106,11 +102,7 @@ impl QuantizedModel {
             return Err(ModelError::NotFinite { name: WEIGHT_SCALE });
         }
         check(BIAS, &bias, CLASSES)?;
-        Ok(Self {
-            weight,
-            scale,
-            bias,
-        })
+        Ok(Self { weight, scale, bias })
     }
 
     /// Quantized weights, `[class][pixel]`.

@@ -12,13 +12,13 @@ pub fn quantize(model: &FloatModel) -> QuantizedModel {
     for row in model.weight().chunks_exact(PIXELS) {
         let max_abs = row.iter().fold(0.0f32, |m, w| m.max(w.abs()));
         let s = max_abs / 127.0;
-        weight.extend(row.iter().map(|&w| {
-            if s > 0.0 {
-                (w / s).round().clamp(-127.0, 127.0) as i8
-            } else {
-                0
-            }
-        }));
+        weight.extend(
+            row.iter().map(
+                |&w| {
+                    if s > 0.0 { (w / s).round().clamp(-127.0, 127.0) as i8 } else { 0 }
+                },
+            ),
+        );
         scale.push(s);
     }
     QuantizedModel::new(weight, scale, model.bias().to_vec())

@@ -128,8 +128,10 @@ impl Config {
 pub struct LogPoint {
     /// Iterations done (1-based, as the tutorial counts).
     pub iteration: usize,
-    /// Cross-entropy of the last mini-batch.
+    /// Cross-entropy of the last mini-batch (what the tutorial prints).
     pub loss: f32,
+    /// Mean cross-entropy of the mini-batches since the previous point.
+    pub mean_loss: f32,
     /// Float test accuracy, percent.
     pub test_accuracy: f64,
 }
@@ -194,11 +196,8 @@ struct DeviceSplit {
 
 impl DeviceSplit {
     fn new(split: &Split, device: &Device) -> candle_core::Result<Self> {
-        let pixels: Vec<f32> = split
-            .images
-            .iter()
-            .map(|&p| infer_core::normalize_pixel(p))
-            .collect();
+        let pixels: Vec<f32> =
+            split.images.iter().map(|&p| infer_core::normalize_pixel(p)).collect();
         let labels: Vec<u32> = split.labels.iter().map(|&l| u32::from(l)).collect();
         Ok(Self {
             images: Tensor::from_vec(pixels, (split.len(), PIXELS), device)?,
@@ -209,11 +208,8 @@ impl DeviceSplit {
     /// Percent of examples whose arg-max logit is the label: one matmul for the whole split.
     fn accuracy(&self, model: &Linear) -> candle_core::Result<f64> {
         let predictions = model.forward(&self.images)?.argmax(1)?;
-        let correct = predictions
-            .eq(&self.labels)?
-            .to_dtype(DType::F32)?
-            .sum_all()?
-            .to_scalar::<f32>()?;
+        let correct =
+            predictions.eq(&self.labels)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
         Ok(100.0 * f64::from(correct) / self.labels.dim(0)? as f64)
     }
 }
@@ -227,23 +223,15 @@ pub fn train(
 ) -> Result<Trained, TrainError> {
     if config.batch_size == 0 || config.epochs == 0 || data.train.is_empty() || data.test.is_empty()
     {
-        return Err(TrainError::Config(
-            "batch size, epochs and both splits must be non-empty",
-        ));
+        return Err(TrainError::Config("batch size, epochs and both splits must be non-empty"));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     // As PyTorch's nn.Linear: weight and bias uniform in +-1/sqrt(fan_in).
     let bound = 1.0 / (PIXELS as f32).sqrt();
-    let mut uniform = |n: usize| {
-        (0..n)
-            .map(|_| rng.random_range(-bound..bound))
-            .collect::<Vec<f32>>()
-    };
-    let weight = Var::from_tensor(&Tensor::from_vec(
-        uniform(CLASSES * PIXELS),
-        (CLASSES, PIXELS),
-        device,
-    )?)?;
+    let mut uniform =
+        |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect::<Vec<f32>>();
+    let weight =
+        Var::from_tensor(&Tensor::from_vec(uniform(CLASSES * PIXELS), (CLASSES, PIXELS), device)?)?;
     let bias = Var::from_tensor(&Tensor::from_vec(uniform(CLASSES), CLASSES, device)?)?;
     let vars = vec![weight.clone(), bias.clone()];
     match config.optimizer {
@@ -294,15 +282,14 @@ fn run<O: Optimizer>(
     let n = data.train.len();
     let steps_per_epoch = n.div_ceil(config.batch_size);
     let total = steps_per_epoch * config.epochs;
-    let log_every = if config.log_every == 0 {
-        steps_per_epoch
-    } else {
-        config.log_every
-    };
+    let log_every = if config.log_every == 0 { steps_per_epoch } else { config.log_every };
 
     let mut history = Vec::new();
     let mut order: Vec<u32> = (0..n as u32).collect();
     let mut iteration = 0;
+    // Summed on the device, read only at log points: no per-step host round trip.
+    let mut loss_sum = Tensor::zeros((), DType::F32, device)?;
+    let mut since_log = 0;
     for _ in 0..config.epochs {
         order.shuffle(rng);
         let epoch_order = Tensor::new(order.as_slice(), device)?;
@@ -313,21 +300,19 @@ fn run<O: Optimizer>(
             let loss = candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels)?;
             optimizer.set_learning_rate(config.learning_rate_at(iteration, total));
             optimizer.backward_step(&loss)?;
+            loss_sum = (loss_sum + loss.detach())?;
             iteration += 1;
-            on_progress(Progress::Step {
-                done: iteration,
-                total,
-            });
+            since_log += 1;
+            on_progress(Progress::Step { done: iteration, total });
             if iteration % log_every == 0 || iteration == total {
                 let loss = loss.to_scalar::<f32>()?;
-                if loss.is_nan() || loss > DIVERGED_LOSS {
+                let mean_loss = loss_sum.to_scalar::<f32>()? / since_log as f32;
+                if [loss, mean_loss].iter().any(|l| l.is_nan() || *l > DIVERGED_LOSS) {
                     return Err(TrainError::Diverged { iteration, loss });
                 }
-                let point = LogPoint {
-                    iteration,
-                    loss,
-                    test_accuracy: test.accuracy(&model)?,
-                };
+                (loss_sum, since_log) = (loss_sum.zeros_like()?, 0);
+                let test_accuracy = test.accuracy(&model)?;
+                let point = LogPoint { iteration, loss, mean_loss, test_accuracy };
                 history.push(point);
                 on_progress(Progress::Log(point));
             }
@@ -338,9 +323,5 @@ fn run<O: Optimizer>(
         weight.as_tensor().flatten_all()?.to_vec1::<f32>()?,
         bias.as_tensor().to_vec1::<f32>()?,
     )?;
-    Ok(Trained {
-        model,
-        history,
-        test_accuracy,
-    })
+    Ok(Trained { model, history, test_accuracy })
 }

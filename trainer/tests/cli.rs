@@ -24,10 +24,7 @@ fn a_diverging_run_fails_and_keeps_the_previous_files() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(
-        stderr.contains("diverged") && stderr.contains("lower the learning rate"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("diverged") && stderr.contains("lower the learning rate"), "{stderr}");
     assert_eq!(std::fs::read(&previous).unwrap(), b"previous");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }

@@ -46,13 +46,7 @@ fn a_missing_file_names_itself_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let error = Mnist::load(dir.path()).unwrap_err();
     assert!(
-        matches!(
-            error,
-            DataError::NotFound {
-                file: "train-images-idx3-ubyte",
-                ..
-            }
-        ),
+        matches!(error, DataError::NotFound { file: "train-images-idx3-ubyte", .. }),
         "{error}"
     );
     assert!(error.to_string().contains("--data-dir"));
@@ -97,34 +91,14 @@ fn crafted_bad_idx_files_get_precise_errors() {
     let two_images = vec![0u8; 2 * PIXELS];
 
     let error = load_images(dir.path(), &idx(0x801, &[2, 28, 28], &two_images));
-    assert!(
-        matches!(
-            error,
-            DataError::BadMagic {
-                found: 0x801,
-                expected: 0x803,
-                ..
-            }
-        ),
-        "{error}"
-    );
+    assert!(matches!(error, DataError::BadMagic { found: 0x801, expected: 0x803, .. }), "{error}");
     assert!(path_of(&error).ends_with("images"));
 
     let error = load_images(dir.path(), &idx(0x803, &[2, 28, 27], &two_images));
     assert!(matches!(error, DataError::BadDimensions { .. }), "{error}");
 
     let error = load_images(dir.path(), &idx(0x803, &[2, 28, 28], &two_images[1..]));
-    assert!(
-        matches!(
-            error,
-            DataError::Length {
-                expected: 1568,
-                found: 1567,
-                ..
-            }
-        ),
-        "{error}"
-    );
+    assert!(matches!(error, DataError::Length { expected: 1568, found: 1567, .. }), "{error}");
 
     let error = load_images(dir.path(), &idx(0x803, &[2, 28], &[]));
     assert!(matches!(error, DataError::Length { .. }), "{error}");
@@ -142,15 +116,9 @@ fn a_header_claiming_gigabytes_costs_nothing() {
     // 0xFFFF_FFFF images of 784 bytes: about 3.4 TB promised, 100 bytes present.
     let huge = idx(0x803, &[u32::MAX, 28, 28], &[0; 100]);
     let error = load_images(dir.path(), &huge);
-    assert!(
-        matches!(error, DataError::Length { found: 100, .. }),
-        "{error}"
-    );
+    assert!(matches!(error, DataError::Length { found: 100, .. }), "{error}");
     let error = load_images(dir.path(), &gzip(&huge));
-    assert!(
-        matches!(error, DataError::Length { found: 100, .. }),
-        "{error}"
-    );
+    assert!(matches!(error, DataError::Length { found: 100, .. }), "{error}");
 }
 
 #[test]
@@ -159,23 +127,11 @@ fn gzip_files_are_checked_like_raw_ones() {
     let mut long = idx(0x803, &[2, 28, 28], &[0; 2 * PIXELS]);
     long.push(0);
     let error = load_images(dir.path(), &gzip(&long));
-    assert!(
-        matches!(
-            error,
-            DataError::Length {
-                found_is_lower_bound: true,
-                ..
-            }
-        ),
-        "{error}"
-    );
+    assert!(matches!(error, DataError::Length { found_is_lower_bound: true, .. }), "{error}");
 
     let good = gzip(&idx(0x803, &[2, 28, 28], &[0; 2 * PIXELS]));
     let error = load_images(dir.path(), &good[..good.len() / 2]);
-    assert!(
-        matches!(error, DataError::Io { .. } | DataError::Length { .. }),
-        "{error}"
-    );
+    assert!(matches!(error, DataError::Io { .. } | DataError::Length { .. }), "{error}");
 }
 
 #[test]
@@ -186,29 +142,12 @@ fn labels_must_be_digits_and_match_the_images() {
 
     fs::write(&labels, idx(0x801, &[2], &[3, 10])).unwrap();
     let error = Split::load(&images, &labels).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            DataError::BadLabel {
-                index: 1,
-                label: 10,
-                ..
-            }
-        ),
-        "{error}"
-    );
+    assert!(matches!(error, DataError::BadLabel { index: 1, label: 10, .. }), "{error}");
 
     fs::write(&labels, idx(0x801, &[3], &[3, 4, 5])).unwrap();
     let error = Split::load(&images, &labels).unwrap_err();
     assert!(
-        matches!(
-            error,
-            DataError::CountMismatch {
-                image_count: 2,
-                label_count: 3,
-                ..
-            }
-        ),
+        matches!(error, DataError::CountMismatch { image_count: 2, label_count: 3, .. }),
         "{error}"
     );
 

@@ -10,9 +10,7 @@ use trainer::model::{FloatModel, ModelError};
 use trainer::quantize::quantize;
 
 fn model() -> FloatModel {
-    let weight = (0..7840)
-        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 1000.0)
-        .collect();
+    let weight = (0..7840).map(|i| ((i * 37 % 101) as f32 - 50.0) / 1000.0).collect();
     FloatModel::new(weight, (0..10).map(|c| c as f32 / 10.0).collect()).unwrap()
 }
 
@@ -22,29 +20,15 @@ fn float_and_int8_files_round_trip_with_metadata() {
     let metadata = Metadata::from([("float_test_accuracy".to_string(), "92.70".to_string())]);
     let float = model();
     let int8 = quantize(&float);
-    let (float_path, int8_path) = (
-        dir.path().join("m.safetensors"),
-        dir.path().join("m.int8.safetensors"),
-    );
+    let (float_path, int8_path) =
+        (dir.path().join("m.safetensors"), dir.path().join("m.int8.safetensors"));
     export::write_atomically(&[
-        (
-            float_path.clone(),
-            export::float_safetensors(&float, &metadata).unwrap(),
-        ),
-        (
-            int8_path.clone(),
-            export::int8_safetensors(&int8, &metadata).unwrap(),
-        ),
+        (float_path.clone(), export::float_safetensors(&float, &metadata).unwrap()),
+        (int8_path.clone(), export::int8_safetensors(&int8, &metadata).unwrap()),
     ])
     .unwrap();
-    assert_eq!(
-        export::read_float(&float_path).unwrap(),
-        (float.clone(), metadata.clone())
-    );
-    assert_eq!(
-        export::read_int8(&int8_path).unwrap(),
-        (int8.clone(), metadata)
-    );
+    assert_eq!(export::read_float(&float_path).unwrap(), (float.clone(), metadata.clone()));
+    assert_eq!(export::read_int8(&int8_path).unwrap(), (int8.clone(), metadata));
     // No temporary file is left behind.
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     // Dequantized weights are within half a step of the float ones.
@@ -72,16 +56,9 @@ fn a_failed_write_never_leaves_a_half_written_file() {
         (blocked.clone(), b"new".to_vec()),
     ]);
     assert!(matches!(result, Err(ExportError::Io { .. })));
-    assert_eq!(
-        fs::read(&good).unwrap(),
-        b"new".to_vec(),
-        "renames happen in order"
-    );
+    assert_eq!(fs::read(&good).unwrap(), b"new".to_vec(), "renames happen in order");
     // Nothing staged is left over.
-    let names: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
 
     // A write that fails before any rename changes nothing.
@@ -100,14 +77,8 @@ fn write_tensors(
 ) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.safetensors");
-    let views = tensors
-        .iter()
-        .map(|(n, d, s, b)| (*n, TensorView::new(*d, s.clone(), b).unwrap()));
-    fs::write(
-        &path,
-        serialize(views, None::<HashMap<String, String>>).unwrap(),
-    )
-    .unwrap();
+    let views = tensors.iter().map(|(n, d, s, b)| (*n, TensorView::new(*d, s.clone(), b).unwrap()));
+    fs::write(&path, serialize(views, None::<HashMap<String, String>>).unwrap()).unwrap();
     (dir, path)
 }
 
@@ -117,84 +88,42 @@ fn f32_bytes(n: usize, value: f32) -> Vec<u8> {
 
 #[test]
 fn crafted_bad_safetensors_get_precise_errors() {
-    let (_dir, path) = write_tensors(&[(
-        "linear.weight",
-        Dtype::F32,
-        vec![10, 784],
-        f32_bytes(7840, 0.1),
-    )]);
+    let (_dir, path) =
+        write_tensors(&[("linear.weight", Dtype::F32, vec![10, 784], f32_bytes(7840, 0.1))]);
     let error = export::read_float(&path).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            ExportError::Tensor {
-                name: "linear.bias",
-                ..
-            }
-        ),
-        "{error}"
-    );
+    assert!(matches!(error, ExportError::Tensor { name: "linear.bias", .. }), "{error}");
     assert!(error.to_string().contains("missing"));
 
     let (_dir, path) = write_tensors(&[
-        (
-            "linear.weight",
-            Dtype::F64,
-            vec![10, 784],
-            vec![0; 7840 * 8],
-        ),
+        ("linear.weight", Dtype::F64, vec![10, 784], vec![0; 7840 * 8]),
         ("linear.bias", Dtype::F32, vec![10], f32_bytes(10, 0.0)),
     ]);
     let error = export::read_float(&path).unwrap_err();
-    assert!(
-        error.to_string().contains("expected F32 [10, 784]"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("expected F32 [10, 784]"), "{error}");
 
     let (_dir, path) = write_tensors(&[
-        (
-            "linear.weight",
-            Dtype::F32,
-            vec![784, 10],
-            f32_bytes(7840, 0.1),
-        ),
+        ("linear.weight", Dtype::F32, vec![784, 10], f32_bytes(7840, 0.1)),
         ("linear.bias", Dtype::F32, vec![10], f32_bytes(10, 0.0)),
     ]);
     assert!(matches!(
         export::read_float(&path).unwrap_err(),
-        ExportError::Tensor {
-            name: "linear.weight",
-            ..
-        }
+        ExportError::Tensor { name: "linear.weight", .. }
     ));
 
     let (_dir, path) = write_tensors(&[
-        (
-            "linear.weight",
-            Dtype::F32,
-            vec![10, 784],
-            f32_bytes(7840, f32::NAN),
-        ),
+        ("linear.weight", Dtype::F32, vec![10, 784], f32_bytes(7840, f32::NAN)),
         ("linear.bias", Dtype::F32, vec![10], f32_bytes(10, 0.0)),
     ]);
     let error = export::read_float(&path).unwrap_err();
     assert!(matches!(
         error,
-        ExportError::Model {
-            source: ModelError::NotFinite {
-                name: "linear.weight"
-            },
-            ..
-        }
+        ExportError::Model { source: ModelError::NotFinite { name: "linear.weight" }, .. }
     ));
 
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.safetensors");
     fs::write(&garbage, b"\xff\xff\xff\xff\xff\xff\xff\x7fnot a header").unwrap();
-    assert!(matches!(
-        export::read_float(&garbage).unwrap_err(),
-        ExportError::Safetensors { .. }
-    ));
+    assert!(matches!(export::read_float(&garbage).unwrap_err(), ExportError::Safetensors { .. }));
     let error = export::read_int8(&dir.path().join("absent")).unwrap_err();
     assert!(matches!(error, ExportError::Io { .. }));
 }

@@ -23,11 +23,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
     config.learning_rate = args.learning_rate.unwrap_or(config.learning_rate);
 
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     // indicatif drops `println` when stderr is not a terminal; log lines must still reach a pipe.
     let log = |line: String| {
         if args.quiet {
@@ -55,12 +51,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             p.test_accuracy
         )),
         Progress::Log(p) => {
-            bar.set_message(format!("loss {:.4}", p.loss));
             log(format!(
-                "epoch {:>2}/{}  loss {:.4}  test accuracy {:.2}%",
+                "epoch {:>2}/{}  mean loss {:.4}  test accuracy {:.2}%",
                 p.iteration.div_ceil(steps_per_epoch),
                 config.epochs,
-                p.loss,
+                p.mean_loss,
                 p.test_accuracy
             ));
         }
@@ -73,25 +68,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let int8_blob = int8.to_blob()?;
     let int8_accuracy = eval::accuracy(&infer_core::Model::from_blob(&int8_blob)?, &data.test)?;
 
-    let metadata = metadata(
-        &config,
-        &device,
-        &data,
-        trained.test_accuracy,
-        int8_accuracy.percent(),
-    )?;
+    let metadata =
+        metadata(&config, &device, &data, trained.test_accuracy, int8_accuracy.percent())?;
     let out = &args.out_dir;
     fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let files = vec![
-        (
-            out.join(export::FLOAT_FILE),
-            export::float_safetensors(&trained.model, &metadata)?,
-        ),
-        (
-            out.join(export::INT8_FILE),
-            export::int8_safetensors(&int8, &metadata)?,
-        ),
+        (out.join(export::FLOAT_FILE), export::float_safetensors(&trained.model, &metadata)?),
+        (out.join(export::INT8_FILE), export::int8_safetensors(&int8, &metadata)?),
         (out.join(export::F32_BLOB_FILE), f32_blob),
         (out.join(export::INT8_BLOB_FILE), int8_blob),
     ];
@@ -107,10 +91,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         config.seed,
         trained_in.as_secs_f64(),
     );
-    println!(
-        "  float test accuracy  {:>6.2}%  (candle)",
-        trained.test_accuracy
-    );
+    println!("  float test accuracy  {:>6.2}%  (candle)", trained.test_accuracy);
     println!(
         "  int8 test accuracy   {:>6.2}%  (infer-core, {:+.2} pp)",
         int8_accuracy.percent(),
@@ -131,11 +112,8 @@ fn metadata(
     float_accuracy: f64,
     int8_accuracy: f64,
 ) -> anyhow::Result<Metadata> {
-    let digests: serde_json::Map<String, serde_json::Value> = data
-        .digests
-        .iter()
-        .map(|d| (d.name.clone(), d.sha256.clone().into()))
-        .collect();
+    let digests: serde_json::Map<String, serde_json::Value> =
+        data.digests.iter().map(|d| (d.name.clone(), d.sha256.clone().into())).collect();
     Ok(Metadata::from([
         ("format".into(), "mnist-logistic-regression".into()),
         ("format_version".into(), export::FORMAT_VERSION.into()),
