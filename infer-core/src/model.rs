@@ -57,6 +57,13 @@ impl<'a> Model<'a> {
         blob::decode(bytes)
     }
 
+    /// Decodes the blob at the start of `region`, a fixed-size area such as a flash partition,
+    /// with the same checks as [`from_blob`](Self::from_blob); whatever follows the blob (erased
+    /// flash, an older longer blob) is ignored.
+    pub fn from_region(region: &'a [u8]) -> Result<Self, Error> {
+        blob::decode_prefix(region).map(|(model, _)| model)
+    }
+
     /// Values per input: 784 for a 28x28 image.
     pub fn inputs(&self) -> usize {
         self.inputs

@@ -184,3 +184,17 @@ fn inputs_of_the_wrong_kind_are_errors() {
     assert_eq!(model.logits(&[0; 4]).unwrap_err(), Error::InputLength { expected: 3, found: 4 });
     assert_eq!(model.logits_normalized(&[0.0; 3]).unwrap_err(), Error::SchemeMismatch);
 }
+
+#[test]
+fn a_blob_at_the_start_of_a_flash_region_is_found() {
+    let blob = int8_blob();
+    let mut region = blob.clone();
+    region.resize(4096, 0xFF);
+    let model = Model::from_region(&region).unwrap();
+    assert_eq!(model.logits(&[1, 2, 3]), Model::from_blob(&blob).unwrap().logits(&[1, 2, 3]));
+    assert_eq!(Model::from_region(&[0xFF; 4096]).unwrap_err(), Error::BadMagic);
+    assert_eq!(Model::from_region(&[0; 4096]).unwrap_err(), Error::BadMagic);
+    region[30] ^= 4;
+    assert!(Model::from_region(&region).is_err());
+    assert_eq!(Model::from_region(&blob[..blob.len() - 1]).unwrap_err(), Error::Truncated);
+}

@@ -1,0 +1,117 @@
+//! Classifies embedded MNIST test images with `infer-core` on a Cortex-M4F and reports
+//! predictions, accuracy, a digest of every logit bit, instructions and stack per inference.
+//!
+//! `cargo run --release` runs it on QEMU (see `.cargo/config.toml`); the process exit code is
+//! 0 only when the checks at the end pass.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use crc::{CRC_32_ISO_HDLC, Crc};
+use infer_core::Model;
+use panic_semihosting as _;
+
+mod measure;
+mod weights;
+
+const PIXELS: usize = 28 * 28;
+static IMAGES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/test_images.bin"));
+static LABELS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/test_labels.bin"));
+
+/// The firmware fails its run below this accuracy on the embedded images (percent).
+const MIN_ACCURACY_PERCENT: usize = 80;
+
+#[entry]
+fn main() -> ! {
+    let peripherals = cortex_m::Peripherals::take().expect("peripherals are taken once");
+    let passed = run(measure::InstructionCounter::calibrate(peripherals.SYST));
+    hprintln!("result: {}", if passed { "PASS" } else { "FAIL" });
+    debug::exit(if passed { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+fn run(mut counter: measure::InstructionCounter) -> bool {
+    let region = weights::region();
+    let mut selected = None;
+    let (validation, _) = counter.count(&mut || selected = Some(weights::select(region)));
+    let (model, source) = match selected {
+        Some(Ok(selected)) => selected,
+        Some(Err(error)) => {
+            hprintln!("error: compiled-in blob rejected: {}", error);
+            return false;
+        }
+        None => return false,
+    };
+    match source {
+        weights::Source::Flashed => {
+            hprintln!("weights: flashed, WEIGHTS region at {:#010x}", region.as_ptr().addr())
+        }
+        weights::Source::CompiledInRegionEmpty => {
+            hprintln!("weights: compiled-in (WEIGHTS region is empty)")
+        }
+        weights::Source::CompiledInRegionRejected(e) => {
+            hprintln!("weights: compiled-in (WEIGHTS region rejected: {})", e)
+        }
+    }
+    hprintln!(
+        "model: {:?}, {} inputs, {} classes",
+        model.scheme(),
+        model.inputs(),
+        model.classes()
+    );
+    hprintln!(
+        "weights validated (magic, version, shape, CRC-32, values) in {} instructions",
+        validation
+    );
+
+    let Some((correct, digest)) = classify_all(&model) else { return false };
+    let total = LABELS.len();
+    hprintln!("accuracy: {}/{}", correct, total);
+    hprintln!("logits digest: {:#010x}", digest);
+
+    let image = &IMAGES[..PIXELS];
+    let (instructions, ticks) = counter.count(&mut || {
+        let _ = core::hint::black_box(model.classify(core::hint::black_box(image)));
+    });
+    let per_tick = counter.per_tick_x100();
+    hprintln!(
+        "instructions per inference: {} ({} SysTick ticks x {}.{:02} instructions/tick)",
+        instructions,
+        ticks,
+        per_tick / 100,
+        per_tick % 100
+    );
+    let stack = measure::stack_high_water(&mut || {
+        let _ = core::hint::black_box(model.predict(core::hint::black_box(image)));
+    });
+    hprintln!("stack high-water per inference: {} bytes", stack);
+
+    correct * 100 >= total * MIN_ACCURACY_PERCENT
+}
+
+/// Prints every prediction; returns the number correct and the CRC-32 of all logits' bits
+/// (little-endian, image by image), or `None` if an inference failed.
+fn classify_all(model: &Model<'_>) -> Option<(usize, u32)> {
+    let crc = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+    let mut digest = crc.digest();
+    let mut correct = 0;
+    for (i, (image, &label)) in IMAGES.chunks_exact(PIXELS).zip(LABELS).enumerate() {
+        match model.predict(image) {
+            Ok(prediction) => {
+                for logit in &prediction.logits {
+                    digest.update(&logit.to_bits().to_le_bytes());
+                }
+                correct += usize::from(prediction.class == usize::from(label));
+                hprintln!("image {}: label {} predicted {}", i, label, prediction.class);
+            }
+            Err(error) => {
+                hprintln!("error: image {}: {}", i, error);
+                return None;
+            }
+        }
+    }
+    Some((correct, digest.finalize()))
+}

@@ -1,0 +1,186 @@
+//! The firmware under QEMU gives exactly what infer-core computes on the host, for the
+//! compiled-in blob and for blobs flashed into its WEIGHTS region; damaged blobs are refused.
+//!
+//! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target. Without them the tests say
+//! so and pass, except under CI (`CI=true`), where they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crc::{CRC_32_ISO_HDLC, Crc};
+use infer_core::Model;
+use tests::{mnist, short_run};
+use trainer::quantize::quantize;
+
+/// The start of the WEIGHTS region in `firmware-example/memory.x`.
+const WEIGHTS_ADDR: u32 = 0x003F_0000;
+/// The test images the firmware embeds (`firmware-example/build.rs`).
+const EMBEDDED_IMAGES: usize = 128;
+
+fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example")
+}
+
+/// Builds the firmware once; `None` (with the reason printed) where the tools are missing.
+fn firmware() -> Option<&'static Path> {
+    static ELF: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = ELF.get_or_init(|| {
+        let qemu = Command::new("qemu-system-arm").arg("--version").output();
+        if !qemu.is_ok_and(|o| o.status.success()) {
+            return Err("qemu-system-arm is not installed (apt-get install qemu-system-arm)".into());
+        }
+        let output = Command::new("cargo")
+            .args(["build", "--release", "--bins", "--examples"])
+            .current_dir(firmware_dir())
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("target may not be installed") {
+            return Err("the thumbv7em-none-eabihf target is missing \
+                        (rustup target add thumbv7em-none-eabihf)"
+                .into());
+        }
+        assert!(output.status.success(), "firmware build failed:\n{stderr}");
+        Ok(firmware_dir().join("target/thumbv7em-none-eabihf/release/firmware-example"))
+    });
+    match built {
+        Ok(elf) => Some(elf),
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => panic!("{reason}"),
+        Err(reason) => {
+            eprintln!("SKIPPED: {reason}");
+            None
+        }
+    }
+}
+
+/// What one firmware run printed.
+struct Run {
+    success: bool,
+    output: String,
+    predictions: Vec<usize>,
+    digest: u32,
+}
+
+/// Runs the firmware with the runner command of `.cargo/config.toml`, optionally with `blob`
+/// loaded at the WEIGHTS region as `-device loader` would flash it.
+fn run_firmware(elf: &Path, blob: Option<&[u8]>) -> Run {
+    let config = std::fs::read_to_string(firmware_dir().join(".cargo/config.toml")).unwrap();
+    let runner =
+        config.lines().find_map(|l| l.strip_prefix("runner = \"")).unwrap().trim_end_matches('"');
+    let mut words = runner.split_whitespace();
+    let mut command = Command::new(words.next().unwrap());
+    command.args(words).arg(elf);
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(blob) = blob {
+        let path = dir.path().join("weights.bin");
+        std::fs::write(&path, blob).unwrap();
+        command.args([
+            "-device",
+            &format!("loader,file={},addr={WEIGHTS_ADDR:#x},force-raw=on", path.display()),
+        ]);
+    }
+    let output = command.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let predictions = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("image "))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let digest = text
+        .lines()
+        .find_map(|l| l.strip_prefix("logits digest: 0x"))
+        .map_or(0, |hex| u32::from_str_radix(hex, 16).unwrap());
+    Run { success: output.status.success(), output: text, predictions, digest }
+}
+
+/// What the host computes for the same blob and images.
+fn on_host(blob: &[u8]) -> (Vec<usize>, u32) {
+    let model = Model::from_blob(blob).unwrap();
+    let crc = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+    let mut digest = crc.digest();
+    let predictions = (0..EMBEDDED_IMAGES)
+        .map(|i| {
+            let prediction = model.predict(mnist().test.image(i)).unwrap();
+            prediction.logits.iter().for_each(|l| digest.update(&l.to_bits().to_le_bytes()));
+            prediction.class
+        })
+        .collect();
+    (predictions, digest.finalize())
+}
+
+fn assert_bit_exact(run: &Run, blob: &[u8]) {
+    assert!(run.success, "firmware failed:\n{}", run.output);
+    let (predictions, digest) = on_host(blob);
+    assert_eq!(run.predictions, predictions, "{}", run.output);
+    assert_eq!(
+        run.digest, digest,
+        "logit bits differ between x86_64 and Cortex-M4:\n{}",
+        run.output
+    );
+}
+
+#[test]
+fn the_readme_embedding_example_runs_and_is_the_readme_text() {
+    let Some(elf) = firmware() else { return };
+    let example = elf.parent().unwrap().join("examples/embed");
+    let run = run_firmware(&example, None);
+    assert!(run.success && run.output.starts_with("digit 1 (p = 0.9"), "{}", run.output);
+    let source = std::fs::read_to_string(firmware_dir().join("examples/embed.rs")).unwrap();
+    let readme = std::fs::read_to_string(firmware_dir().join("../README.md")).unwrap();
+    assert!(
+        readme.contains(&source),
+        "README.md must show firmware-example/examples/embed.rs verbatim"
+    );
+}
+
+#[test]
+fn compiled_in_blob_runs_bit_exact_with_the_host() {
+    let Some(elf) = firmware() else { return };
+    let run = run_firmware(elf, None);
+    assert!(
+        run.output.contains("weights: compiled-in (WEIGHTS region is empty)"),
+        "{}",
+        run.output
+    );
+    let blob = std::fs::read(firmware_dir().join("model/model.int8.postcard")).unwrap();
+    assert_bit_exact(&run, &blob);
+    assert!(run.output.contains("instructions per inference: "), "{}", run.output);
+    assert!(run.output.contains("stack high-water per inference: "), "{}", run.output);
+}
+
+#[test]
+fn flashed_blobs_replace_the_compiled_in_one_bit_exact() {
+    let Some(elf) = firmware() else { return };
+    let int8 = quantize(&short_run().model).to_blob().unwrap();
+    let f32 = short_run().model.to_blob().unwrap();
+    for blob in [int8, f32] {
+        let run = run_firmware(elf, Some(&blob));
+        assert!(run.output.contains("weights: flashed"), "{}", run.output);
+        assert_bit_exact(&run, &blob);
+    }
+}
+
+#[test]
+fn a_damaged_flashed_blob_is_refused_and_the_compiled_in_one_used() {
+    let Some(elf) = firmware() else { return };
+    let mut blob = quantize(&short_run().model).to_blob().unwrap();
+    blob[100] ^= 0x01;
+    let run = run_firmware(elf, Some(&blob));
+    assert!(
+        run.output.contains("weights: compiled-in (WEIGHTS region rejected: blob CRC-32 mismatch"),
+        "{}",
+        run.output
+    );
+    assert_bit_exact(
+        &run,
+        &std::fs::read(firmware_dir().join("model/model.int8.postcard")).unwrap(),
+    );
+
+    let run = run_firmware(elf, Some(b"ICBL\x07 a blob from the future"));
+    assert!(
+        run.output.contains("rejected: blob format version 7 is not supported"),
+        "{}",
+        run.output
+    );
+}
