@@ -134,6 +134,8 @@ pub struct LogPoint {
     pub mean_loss: f32,
     /// Float test accuracy, percent.
     pub test_accuracy: f64,
+    /// Seconds since training started (data on the device), at this point.
+    pub seconds: f64,
 }
 
 /// What training reports while it runs.
@@ -276,6 +278,7 @@ fn run<O: Optimizer>(
     bias: &Var,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Trained, TrainError> {
+    let started = std::time::Instant::now();
     let train = DeviceSplit::new(&data.train, device)?;
     let test = DeviceSplit::new(&data.test, device)?;
     let model = Linear::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()));
@@ -312,7 +315,8 @@ fn run<O: Optimizer>(
                 }
                 (loss_sum, since_log) = (loss_sum.zeros_like()?, 0);
                 let test_accuracy = test.accuracy(&model)?;
-                let point = LogPoint { iteration, loss, mean_loss, test_accuracy };
+                let seconds = started.elapsed().as_secs_f64();
+                let point = LogPoint { iteration, loss, mean_loss, test_accuracy, seconds };
                 history.push(point);
                 on_progress(Progress::Log(point));
             }

@@ -17,6 +17,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let device = args.device.open()?;
     let data_dir = args.data_dir.clone().unwrap_or_else(data::bundled_dir);
     let data = Mnist::load(&data_dir)?;
+    let loaded_in = started.elapsed();
 
     let mut config = Config::preset(args.preset, args.seed);
     config.epochs = args.epochs.unwrap_or(config.epochs);
@@ -52,16 +53,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )),
         Progress::Log(p) => {
             log(format!(
-                "epoch {:>2}/{}  mean loss {:.4}  test accuracy {:.2}%",
+                "epoch {:>2}/{}  mean loss {:.4}  test accuracy {:.2}%  ({:.1} s)",
                 p.iteration.div_ceil(steps_per_epoch),
                 config.epochs,
                 p.mean_loss,
-                p.test_accuracy
+                p.test_accuracy,
+                p.seconds
             ));
         }
     })?;
     bar.finish_and_clear();
-    let trained_in = started.elapsed();
+    let trained_in = started.elapsed() - loaded_in;
 
     let int8 = quantize::quantize(&trained.model);
     let f32_blob = trained.model.to_blob()?;
@@ -80,9 +82,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         (out.join(export::INT8_BLOB_FILE), int8_blob),
     ];
     export::write_atomically(&files)?;
+    let total = started.elapsed();
 
     println!(
-        "Trained on {} ({} preset: {}, {} epochs, batch {}, seed {}) in {:.1} s",
+        "Trained on {} ({} preset: {}, {} epochs, batch {}, seed {}) in {:.1} s \
+         (data loading {:.1} s, total {:.1} s)",
         device::describe(&device),
         config.preset,
         config.optimizer,
@@ -90,6 +94,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         config.batch_size,
         config.seed,
         trained_in.as_secs_f64(),
+        loaded_in.as_secs_f64(),
+        total.as_secs_f64(),
     );
     println!("  float test accuracy  {:>6.2}%  (candle)", trained.test_accuracy);
     println!(
