@@ -34,7 +34,7 @@
 use crc::{CRC_32_ISO_HDLC, Crc, NoTable};
 use serde::Deserialize;
 
-use crate::model::{Model, Weights, per_class};
+use crate::model::{Model, Weights};
 use crate::{Error, Field, MAX_CLASSES, MAX_INPUTS};
 
 /// The first four bytes of every blob.
@@ -126,13 +126,18 @@ pub(crate) fn decode_prefix(bytes: &[u8]) -> Result<(Model<'_>, &[u8]), Error> {
                 return Err(Error::InvalidValue { field: Field::Scales });
             }
             // Folds the input scaling p / 255 into the class scale, once, here.
-            let pixel_scales = per_class(f32s(scales).map(|s| s / 255.0));
+            let mut pixel_scales = [0.0; MAX_CLASSES];
+            for (pixel_scale, scale) in pixel_scales.iter_mut().zip(f32s(scales)) {
+                *pixel_scale = scale / 255.0;
+            }
             (Weights::Int8 { weights, pixel_scales }, bias)
         }
     };
     check_len(Field::Bias, bias, classes * 4)?;
     check_finite(Field::Bias, bias)?;
-    Ok((Model::new(inputs, weights, per_class(f32s(bias))), rest))
+    let mut biases = [0.0; MAX_CLASSES];
+    biases.iter_mut().zip(f32s(bias)).for_each(|(b, v)| *b = v);
+    Ok((Model::new(inputs, classes, weights, biases), rest))
 }
 
 fn wire_error(error: postcard::Error) -> Error {

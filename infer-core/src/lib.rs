@@ -26,7 +26,9 @@
 //! weights with one scale per class, where the dot product with the raw `u8` pixels is exact
 //! integer arithmetic, so the same blob and image give the same logit bits on every target.
 #![no_std]
-#![forbid(unsafe_code)]
+// No unsafe code, except the inline assembly of `kernel::arm_dsp` (feature `arm-dsp`, Arm only).
+#![cfg_attr(not(all(target_arch = "arm", feature = "arm-dsp")), forbid(unsafe_code))]
+#![cfg_attr(all(target_arch = "arm", feature = "arm-dsp"), deny(unsafe_code))]
 
 #[cfg(feature = "encode")]
 extern crate alloc;

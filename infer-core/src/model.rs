@@ -7,6 +7,9 @@ use crate::{Error, MAX_CLASSES, blob, kernel, normalize_pixel, softmax};
 /// One f32 per class (logits, probabilities, biases), kept on the stack.
 pub type PerClass = Vec<f32, MAX_CLASSES>;
 
+/// Room for one value per class; the first `classes` are meaningful.
+pub(crate) type Scratch = [f32; MAX_CLASSES];
+
 /// How the weights are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -22,7 +25,8 @@ pub enum Scheme {
 pub struct Model<'a> {
     inputs: usize,
     weights: Weights<'a>,
-    bias: PerClass,
+    classes: usize,
+    bias: Scratch,
 }
 
 #[derive(Debug, Clone)]
@@ -31,7 +35,7 @@ pub(crate) enum Weights<'a> {
     F32(&'a [u8]),
     /// i8 as bytes, `[class][input]`, and per class `scale / 255`: the factor from the raw-pixel
     /// integer dot product to the logit.
-    Int8 { weights: &'a [u8], pixel_scales: PerClass },
+    Int8 { weights: &'a [u8], pixel_scales: Scratch },
 }
 
 /// The outcome of classifying one input.
@@ -46,8 +50,8 @@ pub struct Prediction {
 }
 
 impl<'a> Model<'a> {
-    pub(crate) fn new(inputs: usize, weights: Weights<'a>, bias: PerClass) -> Self {
-        Self { inputs, weights, bias }
+    pub(crate) fn new(inputs: usize, classes: usize, weights: Weights<'a>, bias: Scratch) -> Self {
+        Self { inputs, classes, weights, bias }
     }
 
     /// Decodes a blob (see [`blob`] for its layout) and validates all of it: magic, version,
@@ -71,7 +75,7 @@ impl<'a> Model<'a> {
 
     /// Number of classes.
     pub fn classes(&self) -> usize {
-        self.bias.len()
+        self.classes
     }
 
     /// How the weights are stored.
@@ -84,17 +88,15 @@ impl<'a> Model<'a> {
 
     /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major.
     pub fn logits(&self, image: &[u8]) -> Result<PerClass, Error> {
-        self.check_input_len(image.len())?;
-        Ok(match &self.weights {
-            Weights::Int8 { weights, pixel_scales } => per_class(
-                weights.chunks_exact(self.inputs).zip(pixel_scales.iter().zip(&self.bias)).map(
-                    |(row, (&scale, &bias))| kernel::dot_i8_u8(row, image) as f32 * scale + bias,
-                ),
-            ),
-            Weights::F32(weights) => {
-                self.f32_logits(weights, image.iter().map(|&p| normalize_pixel(p)))
-            }
-        })
+        let logits = self.logits_with(image, kernel::int8_dots)?;
+        Ok(per_class(self.used(&logits)))
+    }
+
+    /// [`logits`](Self::logits) computed with the portable reference kernel only. `logits` uses
+    /// the fastest kernel of the target and equals this bit for bit; firmware can check that.
+    pub fn logits_reference(&self, image: &[u8]) -> Result<PerClass, Error> {
+        let logits = self.logits_with(image, kernel::portable::int8_dots)?;
+        Ok(per_class(self.used(&logits)))
     }
 
     /// The logits for an already normalized input (pixels in `[0, 1]`, as the trainer feeds
@@ -102,33 +104,70 @@ impl<'a> Model<'a> {
     pub fn logits_normalized(&self, input: &[f32]) -> Result<PerClass, Error> {
         self.check_input_len(input.len())?;
         match &self.weights {
-            Weights::F32(weights) => Ok(self.f32_logits(weights, input.iter().copied())),
+            Weights::F32(weights) => {
+                Ok(per_class(self.used(&self.f32_logits(weights, input, |x| x))))
+            }
             Weights::Int8 { .. } => Err(Error::SchemeMismatch),
         }
     }
 
     /// The most probable class for an image, without computing probabilities.
     pub fn classify(&self, image: &[u8]) -> Result<usize, Error> {
-        softmax::argmax(&self.logits(image)?)
+        softmax::argmax(self.used(&self.logits_with(image, kernel::int8_dots)?))
     }
 
     /// Class, logits and probabilities for an image.
     pub fn predict(&self, image: &[u8]) -> Result<Prediction, Error> {
-        let logits = self.logits(image)?;
+        let logits = self.logits_with(image, kernel::int8_dots)?;
+        let logits = self.used(&logits);
         Ok(Prediction {
-            class: softmax::argmax(&logits)?,
-            probabilities: softmax::softmax(&logits)?,
-            logits,
+            class: softmax::argmax(logits)?,
+            probabilities: softmax::softmax(logits)?,
+            logits: per_class(logits),
         })
     }
 
-    fn f32_logits(&self, weights: &[u8], input: impl Iterator<Item = f32> + Clone) -> PerClass {
-        per_class(
-            weights
-                .chunks_exact(self.inputs * 4)
-                .zip(&self.bias)
-                .map(|(row, &bias)| kernel::dot_f32(row, input.clone()) + bias),
-        )
+    /// Logits in a scratch array, of which the first `classes()` are used.
+    fn logits_with(
+        &self,
+        image: &[u8],
+        dots: fn(&[u8], &[u8], &mut [i32]),
+    ) -> Result<Scratch, Error> {
+        self.check_input_len(image.len())?;
+        Ok(match &self.weights {
+            Weights::Int8 { weights, pixel_scales } => {
+                let mut sums = [0; MAX_CLASSES];
+                let sums = &mut sums[..self.classes];
+                dots(weights, image, sums);
+                let mut logits = [0.0; MAX_CLASSES];
+                for (logit, ((&dot, &scale), &bias)) in
+                    logits.iter_mut().zip(sums.iter().zip(pixel_scales).zip(&self.bias))
+                {
+                    *logit = dot as f32 * scale + bias;
+                }
+                logits
+            }
+            Weights::F32(weights) => self.f32_logits(weights, image, normalize_pixel),
+        })
+    }
+
+    fn f32_logits<T: Copy>(
+        &self,
+        weights: &[u8],
+        input: &[T],
+        x: impl Fn(T) -> f32 + Copy,
+    ) -> Scratch {
+        let mut logits = [0.0; MAX_CLASSES];
+        for ((logit, row), &bias) in
+            logits.iter_mut().zip(weights.chunks_exact(self.inputs * 4)).zip(&self.bias)
+        {
+            *logit = kernel::dot_f32(row, input, x) + bias;
+        }
+        logits
+    }
+
+    fn used<'s>(&self, scratch: &'s Scratch) -> &'s [f32] {
+        &scratch[..self.classes]
     }
 
     fn check_input_len(&self, found: usize) -> Result<(), Error> {
@@ -140,13 +179,8 @@ impl<'a> Model<'a> {
     }
 }
 
-/// Collects at most [`MAX_CLASSES`] values; callers pass no more (shapes are validated).
-pub(crate) fn per_class(values: impl Iterator<Item = f32>) -> PerClass {
-    let mut out = PerClass::new();
-    for value in values.take(MAX_CLASSES) {
-        if out.push(value).is_err() {
-            break;
-        }
-    }
-    out
+/// The first `values.len()` entries of a scratch array as a [`PerClass`]; callers never pass
+/// more than [`MAX_CLASSES`] (shapes are validated), so nothing is ever dropped.
+pub(crate) fn per_class(values: &[f32]) -> PerClass {
+    PerClass::from_slice(values).unwrap_or_default()
 }

@@ -10,16 +10,16 @@ use crate::{Error, MAX_CLASSES, model::PerClass, model::per_class};
 /// assert_eq!(infer_core::softmax::argmax(&[1.0, 3.0, 3.0]), Ok(1));
 /// ```
 pub fn argmax(logits: &[f32]) -> Result<usize, Error> {
-    if logits.is_empty() || logits.iter().any(|l| l.is_nan()) {
-        return Err(Error::InvalidLogits);
-    }
-    let mut best = 0;
+    let (mut best, mut max) = (0, f32::NEG_INFINITY);
     for (i, &logit) in logits.iter().enumerate() {
-        if logit > logits[best] {
-            best = i;
+        if logit.is_nan() {
+            return Err(Error::InvalidLogits);
+        }
+        if logit > max || i == 0 {
+            (best, max) = (i, logit);
         }
     }
-    Ok(best)
+    if logits.is_empty() { Err(Error::InvalidLogits) } else { Ok(best) }
 }
 
 /// Numerically stable softmax: the largest logit is subtracted before `exp`, so logits of
@@ -46,5 +46,9 @@ pub fn softmax(logits: &[f32]) -> Result<PerClass, Error> {
     };
     // `sum >= 1`: the largest entry contributes exp(0) = 1 (or 1 in the infinite cases).
     let sum: f32 = logits.iter().map(|&l| weights(l)).sum();
-    Ok(per_class(logits.iter().map(|&l| weights(l) / sum)))
+    let mut probabilities = [0.0; MAX_CLASSES];
+    for (p, &l) in probabilities.iter_mut().zip(logits) {
+        *p = weights(l) / sum;
+    }
+    Ok(per_class(&probabilities[..logits.len()]))
 }

@@ -67,6 +67,25 @@ proptest! {
         prop_assert_eq!(model.classify(&pixels).unwrap(), prediction.class);
     }
 
+    /// The target's fast kernel equals the portable reference bit for bit, for shapes with and
+    /// without a tail and past the widened-pixel limit.
+    #[test]
+    fn fast_kernel_equals_the_reference(
+        inputs in prop_oneof![1usize..40, Just(784), Just(1030)],
+        classes in 1usize..=MAX_CLASSES,
+        seed in any::<u64>(),
+    ) {
+        let mut state = seed | 1;
+        let mut next = move || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
+        let weights: Vec<i8> = (0..inputs * classes).map(|_| next() as i8).collect();
+        let pixels: Vec<u8> = (0..inputs).map(|_| next() as u8).collect();
+        let scales = vec![0.01; classes];
+        let bias = vec![0.5; classes];
+        let blob = encode(&Params::Int8 { inputs, classes, weights: &weights, scales: &scales, bias: &bias }).unwrap();
+        let model = Model::from_blob(&blob).unwrap();
+        prop_assert_eq!(model.logits(&pixels).unwrap(), model.logits_reference(&pixels).unwrap());
+    }
+
     /// Decoding never panics: random bytes, and valid blobs with random bytes overwritten.
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {

@@ -1,0 +1,48 @@
+//! Dot products: the inner loop of inference.
+//!
+//! [`portable`] is the reference and runs everywhere. On 64-bit hosts [`wide`] computes the same
+//! integer sums in a shape the compiler vectorizes, and on Cortex-M cores with the DSP extension
+//! [`arm_dsp`] computes them with SMLAD. Integer sums are exact, so every kernel must equal the
+//! reference bit for bit: the host tests check `wide`, the firmware under QEMU checks `arm_dsp`.
+
+use crate::blob::f32s;
+
+#[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+mod arm_dsp;
+pub(crate) mod portable;
+#[cfg(target_pointer_width = "64")]
+mod wide;
+
+/// `dots[c] = sum_i weights[c][i] * pixels[i]` for every class `c < dots.len()`, with the
+/// fastest kernel this target has for the shape. `weights` holds `dots.len()` rows of
+/// `pixels.len()` i8 (as bytes).
+#[inline]
+pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
+    #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+    if arm_dsp::int8_dots(weights, pixels, dots) {
+        return;
+    }
+    #[cfg(target_pointer_width = "64")]
+    if wide::int8_dots(weights, pixels, dots) {
+        return;
+    }
+    portable::int8_dots(weights, pixels, dots);
+}
+
+/// Lanes of independent f32 accumulators: enough for the compiler to vectorize, summed in a
+/// fixed order afterwards, so the result is the same on every target.
+const F32_LANES: usize = 8;
+
+/// Dot product of one row of little-endian f32 weights with `inputs` mapped through `x`.
+#[inline]
+pub(crate) fn dot_f32<T: Copy>(row: &[u8], inputs: &[T], x: impl Fn(T) -> f32) -> f32 {
+    let mut lanes = [0.0f32; F32_LANES];
+    let (rows, xs) = (row.chunks_exact(4 * F32_LANES), inputs.chunks_exact(F32_LANES));
+    let tail = f32s(rows.remainder()).zip(xs.remainder()).fold(0.0, |s, (w, &v)| s + w * x(v));
+    for (row, xs) in rows.zip(xs) {
+        for ((lane, w), &v) in lanes.iter_mut().zip(f32s(row)).zip(xs) {
+            *lane += w * x(v);
+        }
+    }
+    lanes.iter().fold(0.0, |s, &l| s + l) + tail
+}
