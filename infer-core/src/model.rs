@@ -147,7 +147,7 @@ impl<'a> Model<'a> {
                 }
                 logits
             }
-            Weights::F32(weights) => self.f32_logits(weights, image, normalize_pixel),
+            Weights::F32(weights) => self.f32_logits_of_pixels(weights, image),
         })
     }
 
@@ -164,6 +164,20 @@ impl<'a> Model<'a> {
             *logit = kernel::dot_f32(row, input, x) + bias;
         }
         logits
+    }
+
+    /// Normalizes the pixels once where the stack allows it (64-bit hosts), else per use;
+    /// the values, and so the logits, are the same either way.
+    fn f32_logits_of_pixels(&self, weights: &[u8], image: &[u8]) -> Scratch {
+        #[cfg(target_pointer_width = "64")]
+        if image.len() <= kernel::MAX_BUFFERED_INPUTS {
+            let mut buffer = [0.0; kernel::MAX_BUFFERED_INPUTS];
+            for (x, &p) in buffer.iter_mut().zip(image) {
+                *x = normalize_pixel(p);
+            }
+            return self.f32_logits(weights, &buffer[..image.len()], |x| x);
+        }
+        self.f32_logits(weights, image, normalize_pixel)
     }
 
     fn used<'s>(&self, scratch: &'s Scratch) -> &'s [f32] {

@@ -29,6 +29,11 @@ pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
     portable::int8_dots(weights, pixels, dots);
 }
 
+/// Inputs that 64-bit hosts convert once into a stack buffer (i16 pixels for int8, normalized
+/// f32 for f32 models) instead of once per class.
+#[cfg(target_pointer_width = "64")]
+pub(crate) const MAX_BUFFERED_INPUTS: usize = 1024;
+
 /// Lanes of independent f32 accumulators: enough for the compiler to vectorize, summed in a
 /// fixed order afterwards, so the result is the same on every target.
 const F32_LANES: usize = 8;

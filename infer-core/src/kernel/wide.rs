@@ -2,8 +2,7 @@
 //! accumulates in 16 independent i32 lanes, which LLVM turns into `pmaddwd` on x86-64's
 //! baseline SSE2 (and wider on AVX2). About 2x the portable kernel's speed, the same sums.
 
-/// Pixels widened on the stack; larger inputs use the portable kernel.
-const MAX_WIDENED: usize = 1024;
+use super::MAX_BUFFERED_INPUTS as MAX_WIDENED;
 const LANES: usize = 16;
 
 /// See [`super::int8_dots`]; `false` (nothing done) for inputs this kernel does not cover.
