@@ -101,7 +101,9 @@ fn classify_all(model: &Model<'_>) -> Option<(usize, u32)> {
     let mut correct = 0;
     for (i, (image, &label)) in IMAGES.chunks_exact(PIXELS).zip(LABELS).enumerate() {
         match model.predict(image) {
-            Ok(prediction) if model.logits_reference(image).ok() != Some(prediction.logits.clone()) => {
+            Ok(prediction)
+                if model.logits_reference(image).ok() != Some(prediction.logits.clone()) =>
+            {
                 hprintln!("error: image {}: the fast kernel differs from the reference", i);
                 return None;
             }
