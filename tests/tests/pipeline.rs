@@ -48,10 +48,10 @@ fn int8_accuracy_is_within_0_15_pp_of_float() {
     let trained = short_run();
     let blob = quantize(&trained.model).to_blob().unwrap();
     let model = Model::from_blob(&blob).unwrap();
-    let int8 = eval::accuracy(&model, &mnist().test).unwrap().percent();
+    let int8 = eval::evaluate(&model, &mnist().test).unwrap().percent();
     let float_blob = trained.model.to_blob().unwrap();
     let float =
-        eval::accuracy(&Model::from_blob(&float_blob).unwrap(), &mnist().test).unwrap().percent();
+        eval::evaluate(&Model::from_blob(&float_blob).unwrap(), &mnist().test).unwrap().percent();
     assert!(
         (float - trained.test_accuracy).abs() <= 0.02,
         "infer-core f32 {float} vs candle {}",

@@ -1,30 +1,65 @@
 //! Accuracy as the device computes it: through `infer-core`.
 
+use std::fmt::{self, Write as _};
+
 use infer_core::Model;
+use serde::Serialize;
 
-use crate::data::Split;
+use crate::data::{CLASSES, Split};
 
-/// Correct predictions out of a total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Accuracy {
+/// Predictions on a labelled split, with the confusion matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evaluation {
     /// Examples classified as their label.
     pub correct: usize,
     /// Examples evaluated.
     pub total: usize,
+    /// `confusion[label][predicted]`: how often each digit was taken for each other.
+    pub confusion: [[usize; CLASSES]; CLASSES],
+    /// The predicted class of every example, in order.
+    pub predictions: Vec<u8>,
 }
 
-impl Accuracy {
+impl Evaluation {
     /// Percent correct.
     pub fn percent(&self) -> f64 {
         100.0 * self.correct as f64 / self.total.max(1) as f64
     }
+
+    /// Percent of the examples labelled `class` that were classified as `class`.
+    pub fn class_percent(&self, class: usize) -> f64 {
+        let row = &self.confusion[class];
+        100.0 * row[class] as f64 / row.iter().sum::<usize>().max(1) as f64
+    }
 }
 
-/// Classifies every image of `split` with `model` (either scheme) and counts the hits.
-pub fn accuracy(model: &Model<'_>, split: &Split) -> Result<Accuracy, infer_core::Error> {
-    let mut correct = 0;
+/// Classifies every image of `split` with `model` (either scheme).
+pub fn evaluate(model: &Model<'_>, split: &Split) -> Result<Evaluation, infer_core::Error> {
+    let mut confusion = [[0; CLASSES]; CLASSES];
+    let mut predictions = Vec::with_capacity(split.len());
     for (image, &label) in split.images.chunks_exact(model.inputs()).zip(&split.labels) {
-        correct += usize::from(model.classify(image)? == usize::from(label));
+        let predicted = model.classify(image)?.min(CLASSES - 1);
+        confusion[usize::from(label)][predicted] += 1;
+        predictions.push(predicted as u8);
     }
-    Ok(Accuracy { correct, total: split.len() })
+    let correct = (0..CLASSES).map(|c| confusion[c][c]).sum();
+    Ok(Evaluation { correct, total: split.len(), confusion, predictions })
+}
+
+/// Per-class accuracy and the confusion matrix as an aligned table.
+impl fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut header = String::from("label  accuracy |");
+        (0..CLASSES).for_each(|c| write!(header, "{c:>6}").unwrap_or_default());
+        writeln!(f, "{header}   <- predicted")?;
+        writeln!(f, "{}", "-".repeat(header.len()))?;
+        for (label, row) in self.confusion.iter().enumerate() {
+            write!(f, "{label:>5}  {:>7.2}% |", self.class_percent(label))?;
+            for count in row {
+                write!(f, "{count:>6}")?;
+            }
+            writeln!(f)?;
+        }
+        write!(f, "total  {:>7.2}%  ({} of {})", self.percent(), self.correct, self.total)
+    }
 }

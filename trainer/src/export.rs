@@ -120,41 +120,61 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 /// Reads a float model (F32 `linear.weight` [10, 784], `linear.bias` [10]), e.g. one saved by
 /// PyTorch with `safetensors.torch.save_file(model.state_dict(), path)`.
 pub fn read_float(path: &Path) -> Result<(FloatModel, Metadata), ExportError> {
-    let bytes = read(path)?;
-    let file = parse(path, &bytes)?;
-    let weight = tensor(path, &file, WEIGHT, Dtype::F32, &[CLASSES, PIXELS])?;
-    let bias = tensor(path, &file, BIAS, Dtype::F32, &[CLASSES])?;
-    let model = FloatModel::new(f32s(weight), f32s(bias))
-        .map_err(|source| ExportError::Model { path: path.into(), source })?;
-    Ok((model, metadata(path, &bytes)?))
+    parse_float(path, &read(path)?)
 }
 
 /// Reads an int8 model as written by [`int8_safetensors`].
 pub fn read_int8(path: &Path) -> Result<(QuantizedModel, Metadata), ExportError> {
-    let bytes = read(path)?;
-    let file = parse(path, &bytes)?;
+    parse_int8(path, &read(path)?)
+}
+
+/// [`read_float`] on bytes already read from `path`.
+pub fn parse_float(path: &Path, bytes: &[u8]) -> Result<(FloatModel, Metadata), ExportError> {
+    let file = parse(path, bytes)?;
+    let weight = tensor(path, &file, WEIGHT, Dtype::F32, &[CLASSES, PIXELS])?;
+    let bias = tensor(path, &file, BIAS, Dtype::F32, &[CLASSES])?;
+    let model = FloatModel::new(f32s(weight), f32s(bias))
+        .map_err(|source| ExportError::Model { path: path.into(), source })?;
+    Ok((model, metadata(path, bytes)?))
+}
+
+/// [`read_int8`] on bytes already read from `path`.
+pub fn parse_int8(path: &Path, bytes: &[u8]) -> Result<(QuantizedModel, Metadata), ExportError> {
+    let file = parse(path, bytes)?;
     let weight = tensor(path, &file, WEIGHT, Dtype::I8, &[CLASSES, PIXELS])?;
     let scale = tensor(path, &file, WEIGHT_SCALE, Dtype::F32, &[CLASSES])?;
     let bias = tensor(path, &file, BIAS, Dtype::F32, &[CLASSES])?;
     let weight = weight.iter().map(|&b| i8::from_le_bytes([b])).collect();
     let model = QuantizedModel::new(weight, f32s(scale), f32s(bias))
         .map_err(|source| ExportError::Model { path: path.into(), source })?;
-    Ok((model, metadata(path, &bytes)?))
+    Ok((model, metadata(path, bytes)?))
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, ExportError> {
+/// The tensors of a safetensors file: name, dtype and shape, sorted by name.
+pub fn tensors(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Dtype, Vec<usize>)>, ExportError> {
+    let mut tensors: Vec<_> = parse(path, bytes)?
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.dtype(), view.shape().to_vec()))
+        .collect();
+    tensors.sort();
+    Ok(tensors)
+}
+
+/// The metadata of a safetensors file.
+pub fn metadata(path: &Path, bytes: &[u8]) -> Result<Metadata, ExportError> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|source| ExportError::Safetensors { path: path.into(), source })?;
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, ExportError> {
     fs::read(path).map_err(|source| ExportError::Io { path: path.into(), source })
 }
 
 fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, ExportError> {
     SafeTensors::deserialize(bytes)
         .map_err(|source| ExportError::Safetensors { path: path.into(), source })
-}
-
-fn metadata(path: &Path, bytes: &[u8]) -> Result<Metadata, ExportError> {
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|source| ExportError::Safetensors { path: path.into(), source })?;
-    Ok(header.metadata().clone().unwrap_or_default())
 }
 
 fn tensor<'a>(

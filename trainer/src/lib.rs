@@ -7,8 +7,11 @@
 
 pub mod data;
 pub mod device;
+pub mod digit;
 pub mod eval;
 pub mod export;
+pub mod inspect;
 pub mod model;
+pub mod model_file;
 pub mod quantize;
 pub mod train;

@@ -1,10 +1,13 @@
-//! `trainer`: train, quantize and export MNIST logistic regression. See `trainer --help`.
+//! `trainer`: train, quantize, export, evaluate and inspect MNIST logistic regression.
+//! See `trainer --help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use trainer::data::{Mnist, Split};
 use trainer::device::DeviceChoice;
+use trainer::digit::Ink;
 use trainer::train::Preset;
 
 mod commands;
@@ -13,11 +16,23 @@ mod commands;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print machine-readable JSON (eval, predict, inspect).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print less: only results.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more (predict: the prepared 28x28 image).
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 failure (e.g. training diverged), 2 usage error, \
+                          65 invalid input (model, data or picture), 74 I/O error.";
 
 #[derive(Subcommand)]
 enum Command {
@@ -25,8 +40,29 @@ enum Command {
     #[command(after_help = "Examples:\n  trainer train\n  trainer train --preset tutorial\n  \
                             trainer train --data-dir ~/data --device cuda --out-dir runs/a\n\n\
                             candle sizes its CPU thread pool from RAYON_NUM_THREADS; this model's \
-                            operations are small, and RAYON_NUM_THREADS=1 was 1.6x faster on 2 cores.")]
+                            operations are small, and RAYON_NUM_THREADS=1 was 1.8x faster on 2 cores.")]
     Train(TrainArgs),
+    /// Accuracy, per-class accuracy and confusion matrix of a model file, run by infer-core.
+    #[command(
+        after_help = "Examples:\n  trainer eval\n  trainer eval artifacts/model.safetensors --json\n  \
+                            trainer eval model.int8.postcard --images imgs.idx3-ubyte --labels lbls.idx1-ubyte"
+    )]
+    Eval(EvalArgs),
+    /// The top classes for a picture of a digit (PNG or JPEG) or a test image.
+    #[command(
+        after_help = "Examples:\n  trainer predict digit.png\n  trainer predict photo.jpg --ink dark -v\n  \
+                            trainer predict --index 42 --model artifacts/model.safetensors"
+    )]
+    Predict(PredictArgs),
+    /// Format, scheme, shape, size, checksum and metadata of a blob or safetensors file.
+    #[command(after_help = "Examples:\n  trainer inspect artifacts/model.int8.postcard\n  \
+                            trainer inspect artifacts/model.safetensors --json")]
+    Inspect(InspectArgs),
+    /// Quantize a float safetensors (`linear.weight` [10, 784], `linear.bias` [10]; ours or one
+    /// saved from PyTorch) and write the int8 safetensors and both device blobs.
+    #[command(after_help = "Examples:\n  trainer export model.safetensors --out-dir device/\n\n\
+                            From PyTorch: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\")")]
+    Export(ExportArgs),
 }
 
 /// Options of `trainer train`.
@@ -57,21 +93,156 @@ pub struct TrainArgs {
     /// Base learning rate (overrides the preset).
     #[arg(long, value_name = "LR")]
     pub learning_rate: Option<f64>,
-    /// Print only the summary.
-    #[arg(short, long)]
-    pub quiet: bool,
 }
+
+/// Options of `trainer eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A `.postcard` blob, or a float or int8 `.safetensors`.
+    #[arg(default_value = "artifacts/model.int8.postcard")]
+    pub model: PathBuf,
+    /// Which labelled images.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Which labelled images to evaluate on.
+#[derive(Args)]
+pub struct DataArgs {
+    /// MNIST directory (default: the bundled copy).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Which MNIST split.
+    #[arg(long, value_enum, default_value_t = SplitName::Test)]
+    pub split: SplitName,
+    /// Any IDX images file (raw or .gz) instead of MNIST; needs --labels.
+    #[arg(long, value_name = "FILE", requires = "labels")]
+    pub images: Option<PathBuf>,
+    /// The IDX labels file for --images.
+    #[arg(long, value_name = "FILE", requires = "images")]
+    pub labels: Option<PathBuf>,
+}
+
+/// An MNIST split.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SplitName {
+    /// 10,000 test images.
+    Test,
+    /// 60,000 training images.
+    Train,
+}
+
+impl DataArgs {
+    /// The images and labels, and a description of them.
+    pub fn load(&self) -> anyhow::Result<(Split, String)> {
+        if let (Some(images), Some(labels)) = (&self.images, &self.labels) {
+            let (split, _) = Split::load(images, labels)?;
+            return Ok((split, images.display().to_string()));
+        }
+        let dir = self.data_dir.clone().unwrap_or_else(trainer::data::bundled_dir);
+        let mnist = Mnist::load(&dir)?;
+        Ok(match self.split {
+            SplitName::Test => (mnist.test, "the MNIST test set (10,000 images)".into()),
+            SplitName::Train => (mnist.train, "the MNIST training set (60,000 images)".into()),
+        })
+    }
+}
+
+/// Options of `trainer predict`.
+#[derive(Args)]
+pub struct PredictArgs {
+    /// A PNG or JPEG of one digit, any size.
+    #[arg(required_unless_present = "index", conflicts_with = "index")]
+    pub image: Option<PathBuf>,
+    /// Classify MNIST test image N instead of a picture.
+    #[arg(long, value_name = "N")]
+    pub index: Option<usize>,
+    /// The model: a blob (what the device runs) or a safetensors.
+    #[arg(long, default_value = "artifacts/model.int8.postcard")]
+    pub model: PathBuf,
+    /// Ink colour: `auto` inverts pictures with a light border (dark ink on paper).
+    #[arg(long, value_enum, default_value_t = Ink::Auto)]
+    pub ink: Ink,
+    /// Classes to show.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub top: u8,
+    /// MNIST directory for --index (default: the bundled copy).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Options of `trainer inspect`.
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A `.postcard` blob or a `.safetensors` file.
+    pub file: PathBuf,
+}
+
+/// Options of `trainer export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Float safetensors with `linear.weight` F32 [10, 784] and `linear.bias` F32 [10].
+    pub model: PathBuf,
+    /// Where to write model.int8.safetensors, model.f32.postcard and model.int8.postcard.
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub out_dir: PathBuf,
+}
+
+/// How much to print, and in which form.
+#[derive(Clone, Copy)]
+pub struct Output {
+    /// JSON instead of text.
+    pub json: bool,
+    /// Results only.
+    pub quiet: bool,
+    /// Extra detail.
+    pub verbose: bool,
+}
+
+/// An input the user gave that cannot be used (exit code 65).
+#[derive(Debug)]
+pub struct InvalidInput(pub String);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidInput {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Train(args) => commands::train::run(&args),
+    let output = Output { json: cli.json, quiet: cli.quiet, verbose: cli.verbose };
+    let result = match &cli.command {
+        Command::Train(args) => commands::train::run(args, output),
+        Command::Eval(args) => commands::eval::run(args, output),
+        Command::Predict(args) => commands::predict::run(args, output),
+        Command::Inspect(args) => commands::inspect::run(args, output),
+        Command::Export(args) => commands::export::run(args, output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// 74 when an I/O error is the cause, 65 when an input is invalid, else 1.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    use trainer::{data::DataError, digit::DigitError, export::ExportError, model::ModelError};
+    if error.chain().any(|cause| cause.is::<std::io::Error>()) {
+        return 74;
+    }
+    let invalid = error.chain().any(|cause| {
+        cause.is::<InvalidInput>()
+            || cause.is::<DataError>()
+            || cause.is::<DigitError>()
+            || cause.is::<ExportError>()
+            || cause.is::<ModelError>()
+            || cause.is::<infer_core::Error>()
+    });
+    if invalid { 65 } else { 1 }
 }

@@ -10,9 +10,9 @@ use trainer::export::{self, Metadata};
 use trainer::train::{self, Config, Preset, Progress};
 use trainer::{device, eval, quantize};
 
-use crate::TrainArgs;
+use crate::{Output, TrainArgs};
 
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
     let started = Instant::now();
     let device = args.device.open()?;
     let data_dir = args.data_dir.clone().unwrap_or_else(data::bundled_dir);
@@ -24,10 +24,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
     config.learning_rate = args.learning_rate.unwrap_or(config.learning_rate);
 
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    let bar = if output.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     // indicatif drops `println` when stderr is not a terminal; log lines must still reach a pipe.
     let log = |line: String| {
-        if args.quiet {
+        if output.quiet {
         } else if bar.is_hidden() {
             println!("{line}");
         } else {
@@ -68,7 +68,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let int8 = quantize::quantize(&trained.model);
     let f32_blob = trained.model.to_blob()?;
     let int8_blob = int8.to_blob()?;
-    let int8_accuracy = eval::accuracy(&infer_core::Model::from_blob(&int8_blob)?, &data.test)?;
+    let int8_accuracy = eval::evaluate(&infer_core::Model::from_blob(&int8_blob)?, &data.test)?;
 
     let metadata =
         metadata(&config, &device, &data, trained.test_accuracy, int8_accuracy.percent())?;

@@ -1,0 +1,119 @@
+//! What a model file holds: kind, format version, scheme, shape, size, checksum, metadata.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use infer_core::{Model, Scheme};
+use serde::Serialize;
+
+use crate::export::{self, ExportError};
+use crate::model_file::{Kind, ModelFile};
+
+/// The description of one model file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    /// The file.
+    pub path: String,
+    /// Blob or safetensors, float or int8.
+    pub kind: Kind,
+    /// File size.
+    pub bytes: usize,
+    /// Whether a device would accept it (blobs: magic, version, CRC-32, shape, values).
+    pub valid: bool,
+    /// `ok`, or what is wrong.
+    pub status: String,
+    /// Blob layout version, or the safetensors `format_version` metadata.
+    pub format_version: Option<String>,
+    /// `f32` or `int8`.
+    pub scheme: Option<&'static str>,
+    /// Inputs per example.
+    pub inputs: Option<usize>,
+    /// Classes.
+    pub classes: Option<usize>,
+    /// Safetensors only: name, dtype and shape of each tensor.
+    pub tensors: Vec<(String, String, Vec<usize>)>,
+    /// Safetensors only: the metadata (accuracy, training settings, data checksums).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Inspects a blob or a safetensors file. A damaged blob is described (not valid, with the
+/// reason); a file that is neither is an error.
+pub fn inspect(path: &Path) -> Result<Inspection, ExportError> {
+    let bytes = export::read(path)?;
+    let mut inspection = Inspection {
+        path: path.display().to_string(),
+        kind: Kind::Blob,
+        bytes: bytes.len(),
+        valid: true,
+        status: "ok".into(),
+        format_version: None,
+        scheme: None,
+        inputs: None,
+        classes: None,
+        tensors: Vec::new(),
+        metadata: BTreeMap::new(),
+    };
+    let file = ModelFile::open(path)?;
+    inspection.kind = file.kind();
+    match file {
+        ModelFile::Blob(blob) => match Model::from_blob(&blob) {
+            Ok(model) => {
+                inspection.format_version = Some(infer_core::blob::FORMAT_VERSION.to_string());
+                inspection.scheme = Some(scheme_name(model.scheme()));
+                inspection.inputs = Some(model.inputs());
+                inspection.classes = Some(model.classes());
+                inspection.status = "ok (magic, version, CRC-32, shape and values checked)".into();
+            }
+            Err(error) => {
+                inspection.valid = false;
+                inspection.status = error.to_string();
+            }
+        },
+        ModelFile::Float(..) | ModelFile::Int8(..) => {
+            inspection.metadata = export::metadata(path, &bytes)?.into_iter().collect();
+            inspection.format_version = inspection.metadata.get("format_version").cloned();
+            inspection.scheme = Some(if file_is_int8(&inspection.kind) { "int8" } else { "f32" });
+            inspection.inputs = Some(crate::data::PIXELS);
+            inspection.classes = Some(crate::data::CLASSES);
+            inspection.tensors = export::tensors(path, &bytes)?
+                .into_iter()
+                .map(|(name, dtype, shape)| (name, format!("{dtype:?}"), shape))
+                .collect();
+        }
+    }
+    Ok(inspection)
+}
+
+fn file_is_int8(kind: &Kind) -> bool {
+    *kind == Kind::Int8Safetensors
+}
+
+fn scheme_name(scheme: Scheme) -> &'static str {
+    match scheme {
+        Scheme::F32 => "f32",
+        _ => "int8",
+    }
+}
+
+impl fmt::Display for Inspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let shape = self.classes.zip(self.inputs).map(|(c, i)| format!("{c} classes x {i} inputs"));
+        let mut rows = vec![
+            ("status".to_string(), self.status.clone()),
+            ("format version".into(), or_dash(self.format_version.clone())),
+            ("scheme".into(), or_dash(self.scheme.map(str::to_string))),
+            ("shape".into(), or_dash(shape)),
+        ];
+        for (name, dtype, shape) in &self.tensors {
+            rows.push(("tensor".into(), format!("{name:<20} {dtype:<4} {shape:?}")));
+        }
+        rows.extend(self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+        write!(f, "{}: {} ({} bytes)", self.path, self.kind, self.bytes)?;
+        for (key, value) in rows {
+            write!(f, "\n  {key:<20} {value}")?;
+        }
+        Ok(())
+    }
+}

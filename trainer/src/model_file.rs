@@ -1,0 +1,79 @@
+//! Any model file, told apart by its content: a device blob, or a float or int8 safetensors.
+
+use std::path::Path;
+
+use safetensors::Dtype;
+use serde::Serialize;
+
+use crate::export::{self, ExportError, Metadata};
+use crate::model::{FloatModel, QuantizedModel, WEIGHT};
+
+/// A model file, read and validated.
+#[derive(Debug, Clone)]
+pub enum ModelFile {
+    /// An `infer-core` blob (checked when it is run or inspected).
+    Blob(Vec<u8>),
+    /// A float safetensors (`linear.weight` F32).
+    Float(FloatModel, Metadata),
+    /// An int8 safetensors (`linear.weight` I8, `linear.weight_scale`).
+    Int8(QuantizedModel, Metadata),
+}
+
+impl ModelFile {
+    /// Reads `path`: a blob if it starts with the blob magic, else safetensors, float or int8 by
+    /// the dtype of `linear.weight`.
+    pub fn open(path: &Path) -> Result<Self, ExportError> {
+        let bytes = export::read(path)?;
+        if bytes.starts_with(&infer_core::blob::MAGIC) {
+            return Ok(Self::Blob(bytes));
+        }
+        let dtype = export::tensors(path, &bytes)?.into_iter().find(|(name, ..)| name == WEIGHT);
+        match dtype {
+            Some((_, Dtype::I8, _)) => {
+                export::parse_int8(path, &bytes).map(|(model, meta)| Self::Int8(model, meta))
+            }
+            _ => export::parse_float(path, &bytes).map(|(model, meta)| Self::Float(model, meta)),
+        }
+    }
+
+    /// What kind of file it is, in words.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Blob(_) => Kind::Blob,
+            Self::Float(..) => Kind::FloatSafetensors,
+            Self::Int8(..) => Kind::Int8Safetensors,
+        }
+    }
+
+    /// The blob a device would run for this model: the file itself, or the encoding of its
+    /// weights (f32 for a float file, int8 for an int8 file).
+    pub fn device_blob(&self) -> Result<Vec<u8>, infer_core::Error> {
+        match self {
+            Self::Blob(bytes) => Ok(bytes.clone()),
+            Self::Float(model, _) => model.to_blob(),
+            Self::Int8(model, _) => model.to_blob(),
+        }
+    }
+}
+
+/// The kinds of model files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// `*.postcard`.
+    Blob,
+    /// `model.safetensors`.
+    FloatSafetensors,
+    /// `model.int8.safetensors`.
+    Int8Safetensors,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Blob => "device blob",
+            Kind::FloatSafetensors => "float safetensors",
+            Kind::Int8Safetensors => "int8 safetensors",
+        })
+    }
+}

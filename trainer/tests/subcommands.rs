@@ -1,0 +1,155 @@
+//! The `trainer` subcommands on a real one-epoch model: eval, predict, inspect, export, JSON
+//! output and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use image::{GrayImage, imageops};
+use trainer::data::{Mnist, bundled_dir};
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A directory with the files of one real training epoch, made once.
+fn trained() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_str().unwrap();
+        let run = trainer(&["train", "--epochs", "1", "-q", "--out-dir", out]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        dir
+    })
+    .path()
+}
+
+fn file(name: &str) -> String {
+    trained().join(name).display().to_string()
+}
+
+#[test]
+fn eval_reports_what_train_reported_for_every_model_file() {
+    let inspection = json(&trainer(&["inspect", &file("model.int8.safetensors"), "--json"]));
+    let reported = inspection["metadata"]["int8_test_accuracy"].as_str().unwrap().to_string();
+    let blob = json(&trainer(&["eval", &file("model.int8.postcard"), "--json"]));
+    assert_eq!(format!("{:.2}", blob["accuracy"].as_f64().unwrap()), reported);
+    let int8 = json(&trainer(&["eval", &file("model.int8.safetensors"), "--json"]));
+    assert_eq!(int8["predictions"], blob["predictions"], "same int8 model, same predictions");
+    let float = json(&trainer(&["eval", &file("model.safetensors"), "--json"]));
+    let float_reported = inspection["metadata"]["float_test_accuracy"].as_str().unwrap();
+    let float_accuracy = float["accuracy"].as_f64().unwrap();
+    assert!((float_accuracy - float_reported.parse::<f64>().unwrap()).abs() <= 0.02);
+    let confusion: u64 = blob["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(confusion, 10_000);
+
+    let text = String::from_utf8(trainer(&["eval", &file("model.int8.postcard")]).stdout).unwrap();
+    assert!(text.contains("<- predicted") && text.contains(&format!("{reported}%")), "{text}");
+}
+
+#[test]
+fn inspect_describes_valid_and_damaged_blobs() {
+    let blob = json(&trainer(&["inspect", &file("model.int8.postcard"), "--json"]));
+    assert_eq!((blob["valid"].as_bool(), blob["scheme"].as_str()), (Some(true), Some("int8")));
+    assert_eq!(
+        (blob["inputs"].as_u64(), blob["classes"].as_u64(), blob["bytes"].as_u64()),
+        (Some(784), Some(10), Some(7937))
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = dir.path().join("damaged.postcard");
+    let mut bytes = std::fs::read(file("model.int8.postcard")).unwrap();
+    bytes[500] ^= 0x40;
+    std::fs::write(&damaged, bytes).unwrap();
+    let run = trainer(&["inspect", damaged.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("CRC-32 mismatch"));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("would be rejected by a device"));
+}
+
+/// A test digit as someone would photograph it: 8x larger, dark ink on white paper.
+fn picture_of_test_image(index: usize, dir: &Path) -> PathBuf {
+    let mnist = Mnist::load(&bundled_dir()).unwrap();
+    let small = GrayImage::from_raw(28, 28, mnist.test.image(index).to_vec()).unwrap();
+    let mut big = imageops::resize(&small, 224, 224, imageops::FilterType::Triangle);
+    imageops::invert(&mut big);
+    let path = dir.join(format!("digit{index}.png"));
+    big.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn predict_a_picture_like_the_test_image_it_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = file("model.int8.postcard");
+    let mut agree = 0;
+    for index in 0..20 {
+        let picture = picture_of_test_image(index, dir.path());
+        let from_picture =
+            json(&trainer(&["predict", picture.to_str().unwrap(), "--model", &model, "--json"]));
+        assert_eq!(from_picture["inverted"], true, "a white page is detected and inverted");
+        assert_eq!(from_picture["top"].as_array().unwrap().len(), 3);
+        let from_index = json(&trainer(&[
+            "predict",
+            "--index",
+            &index.to_string(),
+            "--model",
+            &model,
+            "--json",
+        ]));
+        agree += usize::from(from_picture["class"] == from_index["class"]);
+    }
+    assert!(agree >= 18, "only {agree} of 20 pictures classified like their test images");
+}
+
+#[test]
+fn export_takes_a_float_safetensors_to_the_device_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let run = trainer(&["export", &file("model.safetensors"), "--out-dir", out, "-q"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for name in ["model.int8.postcard", "model.f32.postcard"] {
+        let same =
+            std::fs::read(dir.path().join(name)).unwrap() == std::fs::read(file(name)).unwrap();
+        assert!(same, "{name} differs from the one `train` wrote");
+    }
+    let int8 = dir.path().join("model.int8.safetensors");
+    let (exported, metadata) = trainer::export::read_int8(&int8).unwrap();
+    let (trained, _) =
+        trainer::export::read_int8(Path::new(&file("model.int8.safetensors"))).unwrap();
+    assert_eq!(exported, trained);
+    assert_eq!(metadata["exported_from"], file("model.safetensors"));
+}
+
+#[test]
+fn bad_inputs_get_clear_errors_and_exit_codes() {
+    let run = trainer(&["eval", "no/such/model.postcard"]);
+    assert_eq!(run.status.code(), Some(74), "{}", String::from_utf8_lossy(&run.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a model").unwrap();
+    let run = trainer(&["eval", text.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("not a valid safetensors file"));
+    let blank = dir.path().join("blank.png");
+    GrayImage::new(40, 40).save(&blank).unwrap();
+    let run =
+        trainer(&["predict", blank.to_str().unwrap(), "--model", &file("model.int8.postcard")]);
+    assert_eq!(run.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("no ink found"));
+    assert_eq!(trainer(&["predict"]).status.code(), Some(2));
+    let run = trainer(&["predict", "--index", "10000", "--model", &file("model.int8.postcard")]);
+    assert_eq!(run.status.code(), Some(65));
+}
