@@ -1,0 +1,121 @@
+"""The trainer's files, read by numpy: the same accuracy, the same int8 predictions.
+
+Needs only numpy and safetensors (`pip install numpy safetensors`). Runs the trainer binary
+named by $TRAINER, else `cargo run -q -p trainer --`. From the repository root:
+
+    python3 -m unittest discover -s tests/python -v
+"""
+
+import gzip
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+ROOT = Path(__file__).resolve().parents[2]
+MNIST = ROOT / "data" / "mnist"
+TRAINER = shlex.split(os.environ.get("TRAINER", "cargo run -q -p trainer --"))
+
+
+def trainer(*args):
+    """Runs the trainer and returns its stdout; fails the test on a non-zero exit."""
+    run = subprocess.run([*TRAINER, *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise AssertionError(f"trainer {' '.join(map(str, args))} failed:\n{run.stderr}")
+    return run.stdout
+
+
+def idx(name, header):
+    with gzip.open(MNIST / f"{name}.gz") as f:
+        return np.frombuffer(f.read(), dtype=np.uint8, offset=header)
+
+
+IMAGES = idx("t10k-images-idx3-ubyte", 16).reshape(-1, 784)
+LABELS = idx("t10k-labels-idx1-ubyte", 8)
+
+
+def float_predictions(weight, bias):
+    """The float model, as PyTorch would run it: ToTensor pixels (p / 255), x W^T + b."""
+    x = IMAGES.astype(np.float32) / np.float32(255)
+    return np.argmax(x @ weight.T + bias, axis=1)
+
+
+def int8_predictions(weight, scale, bias):
+    """The int8 model exactly as infer-core documents it: an exact integer dot product with
+    the raw pixels, then one f32 multiply by scale / 255 and one f32 add."""
+    dots = IMAGES.astype(np.int32) @ weight.astype(np.int32).T
+    logits = dots.astype(np.float32) * (scale / np.float32(255)) + bias
+    return np.argmax(logits, axis=1)  # the first maximum, as infer-core's argmax
+
+
+def quantize(weight):
+    """Symmetric per-class int8, rounding half away from zero as Rust's f32::round."""
+    scale = np.abs(weight).max(axis=1) / np.float32(127)
+    ratio = weight / scale[:, None]
+    q = np.clip(np.sign(ratio) * np.floor(np.abs(ratio) + np.float32(0.5)), -127, 127)
+    return q.astype(np.int8), scale.astype(np.float32)
+
+
+class TrainedFiles(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.out = Path(cls.dir.name)
+        trainer("train", "--epochs", "1", "--quiet", "--out-dir", cls.out)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def test_float_file_gives_the_reported_accuracy(self):
+        tensors = load_file(self.out / "model.safetensors")
+        self.assertEqual(tensors["linear.weight"].shape, (10, 784))
+        self.assertEqual(tensors["linear.weight"].dtype, np.float32)
+        with safe_open(self.out / "model.safetensors", "np") as f:
+            reported = float(f.metadata()["float_test_accuracy"])
+        accuracy = 100 * np.mean(float_predictions(tensors["linear.weight"], tensors["linear.bias"]) == LABELS)
+        self.assertAlmostEqual(accuracy, reported, delta=0.02)
+
+    def test_int8_file_gives_exactly_infer_cores_predictions(self):
+        t = load_file(self.out / "model.int8.safetensors")
+        self.assertEqual(t["linear.weight"].dtype, np.int8)
+        ours = int8_predictions(t["linear.weight"], t["linear.weight_scale"], t["linear.bias"])
+        device = json.loads(trainer("eval", self.out / "model.int8.postcard", "--json"))
+        np.testing.assert_array_equal(ours, np.array(device["predictions"]))
+        with safe_open(self.out / "model.int8.safetensors", "np") as f:
+            reported = f.metadata()["int8_test_accuracy"]
+        self.assertEqual(f"{100 * np.mean(ours == LABELS):.2f}", reported)
+
+
+class ExportFromNumpy(unittest.TestCase):
+    def test_a_numpy_written_model_goes_to_the_device_with_numpys_predictions(self):
+        rng = np.random.default_rng(7)
+        weight = rng.normal(0, 0.05, size=(10, 784)).astype(np.float32)
+        bias = rng.normal(0, 0.1, size=10).astype(np.float32)
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            save_file({"linear.weight": weight, "linear.bias": bias}, d / "model.safetensors")
+            trainer("export", d / "model.safetensors", "--out-dir", d / "device", "--quiet")
+
+            q, scale = quantize(weight)
+            exported = load_file(d / "device" / "model.int8.safetensors")
+            np.testing.assert_array_equal(exported["linear.weight"], q)
+            np.testing.assert_array_equal(exported["linear.weight_scale"], scale)
+
+            int8 = json.loads(trainer("eval", d / "device" / "model.int8.postcard", "--json"))
+            np.testing.assert_array_equal(np.array(int8["predictions"]), int8_predictions(q, scale, bias))
+
+            f32 = json.loads(trainer("eval", d / "device" / "model.f32.postcard", "--json"))
+            differ = np.sum(np.array(f32["predictions"]) != float_predictions(weight, bias))
+            self.assertLessEqual(differ, 2, "f32 blob vs numpy: only summation-order ties may differ")
+
+
+if __name__ == "__main__":
+    unittest.main()
