@@ -13,5 +13,6 @@ pub mod export;
 pub mod inspect;
 pub mod model;
 pub mod model_file;
+pub mod plot;
 pub mod quantize;
 pub mod train;

@@ -63,6 +63,11 @@ enum Command {
     #[command(after_help = "Examples:\n  trainer export model.safetensors --out-dir device/\n\n\
                             From PyTorch: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\")")]
     Export(ExportArgs),
+    /// Draw the pictures of a trained model: weight templates, confusion matrix, training curves.
+    #[command(
+        after_help = "Examples:\n  trainer plot\n  trainer plot --model runs/a/model.safetensors --out-dir runs/a"
+    )]
+    Plot(PlotArgs),
 }
 
 /// Options of `trainer train`.
@@ -188,6 +193,20 @@ pub struct ExportArgs {
     pub out_dir: PathBuf,
 }
 
+/// Options of `trainer plot`.
+#[derive(Args)]
+pub struct PlotArgs {
+    /// Float safetensors written by `train` (with its training history) or by `export`.
+    #[arg(long, default_value = "artifacts/model.safetensors")]
+    pub model: PathBuf,
+    /// Where to write weights.png, confusion.png and training.png.
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub out_dir: PathBuf,
+    /// MNIST directory for the confusion matrix (default: the bundled copy).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
 /// How much to print, and in which form.
 #[derive(Clone, Copy)]
 pub struct Output {
@@ -220,6 +239,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(args, output),
         Command::Inspect(args) => commands::inspect::run(args, output),
         Command::Export(args) => commands::export::run(args, output),
+        Command::Plot(args) => commands::plot::run(args, output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -243,6 +263,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<ExportError>()
             || cause.is::<ModelError>()
             || cause.is::<infer_core::Error>()
+            || cause.is::<trainer::plot::PlotError>()
     });
     if invalid { 65 } else { 1 }
 }

@@ -7,13 +7,13 @@ use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, SGD};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{CLASSES, Mnist, PIXELS, Split};
 use crate::model::{FloatModel, ModelError};
 
 /// A named set of hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// AdamW with a cosine learning-rate decay: the best accuracy this model reaches, quickly.
@@ -32,7 +32,7 @@ impl std::fmt::Display for Preset {
 }
 
 /// The update rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// Plain stochastic gradient descent (no momentum), as `torch.optim.SGD`.
@@ -51,7 +51,7 @@ impl std::fmt::Display for OptimizerKind {
 }
 
 /// How the learning rate changes over training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// The same rate throughout.
@@ -61,7 +61,7 @@ pub enum Schedule {
 }
 
 /// Everything that determines a training run (with the data and the device).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// Where the other values came from.
     pub preset: Preset,
@@ -124,7 +124,7 @@ impl Config {
 }
 
 /// Loss and test accuracy at one point of training.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LogPoint {
     /// Iterations done (1-based, as the tutorial counts).
     pub iteration: usize,

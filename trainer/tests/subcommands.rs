@@ -153,3 +153,21 @@ fn bad_inputs_get_clear_errors_and_exit_codes() {
     let run = trainer(&["predict", "--index", "10000", "--model", &file("model.int8.postcard")]);
     assert_eq!(run.status.code(), Some(65));
 }
+
+#[test]
+fn train_and_plot_draw_the_pictures() {
+    for name in ["weights.png", "confusion.png", "training.png"] {
+        let picture = image::open(trained().join(name)).unwrap();
+        assert!(picture.width() >= 400 && picture.height() >= 400, "{name}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let run = trainer(&["plot", "--model", &file("model.safetensors"), "--out-dir", out, "-q"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // Pictures are deterministic: plot redraws exactly what train drew.
+    for name in ["weights.png", "confusion.png", "training.png"] {
+        let same = std::fs::read(dir.path().join(name)).unwrap()
+            == std::fs::read(trained().join(name)).unwrap();
+        assert!(same, "{name} differs");
+    }
+}

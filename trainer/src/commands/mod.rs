@@ -3,5 +3,6 @@
 pub mod eval;
 pub mod export;
 pub mod inspect;
+pub mod plot;
 pub mod predict;
 pub mod train;

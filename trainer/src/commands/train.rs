@@ -7,8 +7,8 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use trainer::data::{self, Mnist};
 use trainer::export::{self, Metadata};
-use trainer::train::{self, Config, Preset, Progress};
-use trainer::{device, eval, quantize};
+use trainer::train::{self, Config, LogPoint, Preset, Progress};
+use trainer::{device, eval, plot, quantize};
 
 use crate::{Output, TrainArgs};
 
@@ -70,8 +70,14 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
     let int8_blob = int8.to_blob()?;
     let int8_accuracy = eval::evaluate(&infer_core::Model::from_blob(&int8_blob)?, &data.test)?;
 
-    let metadata =
-        metadata(&config, &device, &data, trained.test_accuracy, int8_accuracy.percent())?;
+    let metadata = metadata(
+        &config,
+        &device,
+        &data,
+        trained.test_accuracy,
+        int8_accuracy.percent(),
+        &trained.history,
+    )?;
     let out = &args.out_dir;
     fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
@@ -81,6 +87,12 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
         (out.join(export::F32_BLOB_FILE), f32_blob),
         (out.join(export::INT8_BLOB_FILE), int8_blob),
     ];
+    let pictures = [
+        (out.join(WEIGHTS_PICTURE), plot::weights(&trained.model)?),
+        (out.join(CONFUSION_PICTURE), plot::confusion(&int8_accuracy, CONFUSION_TITLE)?),
+        (out.join(TRAINING_PICTURE), plot::training(&trained.history, &training_title(&config))?),
+    ];
+    let files: Vec<_> = files.into_iter().chain(pictures).collect();
     export::write_atomically(&files)?;
     let total = started.elapsed();
 
@@ -117,6 +129,7 @@ fn metadata(
     data: &Mnist,
     float_accuracy: f64,
     int8_accuracy: f64,
+    history: &[LogPoint],
 ) -> anyhow::Result<Metadata> {
     let digests: serde_json::Map<String, serde_json::Value> =
         data.digests.iter().map(|d| (d.name.clone(), d.sha256.clone().into())).collect();
@@ -129,5 +142,23 @@ fn metadata(
         ("training".into(), serde_json::to_string(config)?),
         ("device".into(), device::describe(device)),
         ("data_sha256".into(), serde_json::to_string(&digests)?),
+        ("history".into(), serde_json::to_string(history)?),
     ]))
+}
+
+/// The pictures `train` and `plot` write next to the model files.
+pub const WEIGHTS_PICTURE: &str = "weights.png";
+/// See [`WEIGHTS_PICTURE`].
+pub const CONFUSION_PICTURE: &str = "confusion.png";
+/// See [`WEIGHTS_PICTURE`].
+pub const TRAINING_PICTURE: &str = "training.png";
+/// What the confusion matrix picture shows.
+pub const CONFUSION_TITLE: &str = "Confusion matrix: int8, run by infer-core, test set";
+
+/// The title of the training curves: what was trained, how.
+pub fn training_title(config: &Config) -> String {
+    format!(
+        "{} preset: {}, batch {}, seed {}",
+        config.preset, config.optimizer, config.batch_size, config.seed
+    )
 }
