@@ -50,7 +50,7 @@ enum Command {
     Eval(EvalArgs),
     /// The top classes for a picture of a digit (PNG or JPEG) or a test image.
     #[command(
-        after_help = "Examples:\n  trainer predict digit.png\n  trainer predict photo.jpg --ink dark -v\n  \
+        after_help = "Examples:\n  trainer predict digit.png\n  trainer predict photo.jpg --invert -v\n  \
                             trainer predict --index 42 --model artifacts/model.safetensors"
     )]
     Predict(PredictArgs),
@@ -168,6 +168,9 @@ pub struct PredictArgs {
     /// Ink colour: `auto` inverts pictures with a light border (dark ink on paper).
     #[arg(long, value_enum, default_value_t = Ink::Auto)]
     pub ink: Ink,
+    /// Dark ink on light paper: the same as `--ink dark`.
+    #[arg(long, conflicts_with = "ink")]
+    pub invert: bool,
     /// Classes to show.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=10))]
     pub top: u8,

@@ -112,6 +112,27 @@ fn predict_a_picture_like_the_test_image_it_shows() {
         agree += usize::from(from_picture["class"] == from_index["class"]);
     }
     assert!(agree >= 18, "only {agree} of 20 pictures classified like their test images");
+
+    let picture = picture_of_test_image(0, dir.path());
+    let forced = json(&trainer(&[
+        "predict",
+        picture.to_str().unwrap(),
+        "--model",
+        &model,
+        "--invert",
+        "--json",
+    ]));
+    assert_eq!((forced["inverted"].as_bool(), forced["class"].as_u64()), (Some(true), Some(7)));
+    let light = json(&trainer(&[
+        "predict",
+        picture.to_str().unwrap(),
+        "--model",
+        &model,
+        "--ink",
+        "light",
+        "--json",
+    ]));
+    assert_eq!(light["inverted"], false, "told the ink is light, nothing is inverted");
 }
 
 #[test]

@@ -24,7 +24,8 @@ pub fn run(args: &PredictArgs, output: Output) -> anyhow::Result<()> {
 
     let (pixels, input, inverted, label) = match (&args.image, args.index) {
         (Some(path), _) => {
-            let prepared = digit::load(path, args.ink)?;
+            let ink = if args.invert { digit::Ink::Dark } else { args.ink };
+            let prepared = digit::load(path, ink)?;
             (prepared.pixels.to_vec(), path.display().to_string(), prepared.inverted, None)
         }
         (None, Some(index)) => {
