@@ -236,52 +236,55 @@ pub fn train(
         Var::from_tensor(&Tensor::from_vec(uniform(CLASSES * PIXELS), (CLASSES, PIXELS), device)?)?;
     let bias = Var::from_tensor(&Tensor::from_vec(uniform(CLASSES), CLASSES, device)?)?;
     let vars = vec![weight.clone(), bias.clone()];
-    match config.optimizer {
-        OptimizerKind::Sgd => run(
-            SGD::new(vars, config.learning_rate)?,
-            data,
-            config,
-            device,
-            &mut rng,
-            &weight,
-            &bias,
-            on_progress,
-        ),
-        OptimizerKind::AdamW => {
-            let params = ParamsAdamW {
+    let optimizer = match config.optimizer {
+        OptimizerKind::Sgd => AnyOptimizer::Sgd(SGD::new(vars, config.learning_rate)?),
+        OptimizerKind::AdamW => AnyOptimizer::AdamW(AdamW::new(
+            vars,
+            ParamsAdamW {
                 lr: config.learning_rate,
                 weight_decay: config.weight_decay,
                 ..ParamsAdamW::default()
-            };
-            run(
-                AdamW::new(vars, params)?,
-                data,
-                config,
-                device,
-                &mut rng,
-                &weight,
-                &bias,
-                on_progress,
-            )
+            },
+        )?),
+    };
+    let model = Linear::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()));
+    run(optimizer, data, config, device, &mut rng, &model, on_progress)
+}
+
+/// The configured update rule (candle's optimizers are not object safe).
+enum AnyOptimizer {
+    Sgd(SGD),
+    AdamW(AdamW),
+}
+
+impl AnyOptimizer {
+    fn step(&mut self, loss: &Tensor, learning_rate: f64) -> candle_core::Result<()> {
+        match self {
+            Self::Sgd(o) => {
+                o.set_learning_rate(learning_rate);
+                o.backward_step(loss)
+            }
+            Self::AdamW(o) => {
+                o.set_learning_rate(learning_rate);
+                o.backward_step(loss)
+            }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run<O: Optimizer>(
-    mut optimizer: O,
+/// The training loop: shuffled mini-batches, logging, divergence checks.
+fn run(
+    mut optimizer: AnyOptimizer,
     data: &Mnist,
     config: &Config,
     device: &Device,
     rng: &mut ChaCha8Rng,
-    weight: &Var,
-    bias: &Var,
+    model: &Linear,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Trained, TrainError> {
     let started = std::time::Instant::now();
     let train = DeviceSplit::new(&data.train, device)?;
     let test = DeviceSplit::new(&data.test, device)?;
-    let model = Linear::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()));
     let n = data.train.len();
     let steps_per_epoch = n.div_ceil(config.batch_size);
     let total = steps_per_epoch * config.epochs;
@@ -301,8 +304,7 @@ fn run<O: Optimizer>(
             let images = train.images.index_select(&batch, 0)?;
             let labels = train.labels.index_select(&batch, 0)?;
             let loss = candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels)?;
-            optimizer.set_learning_rate(config.learning_rate_at(iteration, total));
-            optimizer.backward_step(&loss)?;
+            optimizer.step(&loss, config.learning_rate_at(iteration, total))?;
             loss_sum = (loss_sum + loss.detach())?;
             iteration += 1;
             since_log += 1;
@@ -314,7 +316,7 @@ fn run<O: Optimizer>(
                     return Err(TrainError::Diverged { iteration, loss });
                 }
                 (loss_sum, since_log) = (loss_sum.zeros_like()?, 0);
-                let test_accuracy = test.accuracy(&model)?;
+                let test_accuracy = test.accuracy(model)?;
                 let seconds = started.elapsed().as_secs_f64();
                 let point = LogPoint { iteration, loss, mean_loss, test_accuracy, seconds };
                 history.push(point);
@@ -323,9 +325,7 @@ fn run<O: Optimizer>(
         }
     }
     let test_accuracy = history.last().map_or(0.0, |p| p.test_accuracy);
-    let model = FloatModel::new(
-        weight.as_tensor().flatten_all()?.to_vec1::<f32>()?,
-        bias.as_tensor().to_vec1::<f32>()?,
-    )?;
+    let bias = model.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
+    let model = FloatModel::new(model.weight().flatten_all()?.to_vec1::<f32>()?, bias)?;
     Ok(Trained { model, history, test_accuracy })
 }

@@ -33,6 +33,48 @@ pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool
     true
 }
 
+/// One word of 4 pixels against the same 4 inputs of the 5 rows: the pixels are split into
+/// 16-bit halves once (`p` = bytes 0 and 2, `p1` = bytes 1 and 3), then for each row a word of
+/// weights is loaded (rows 1-4 at immediate offsets, row 0 last, advancing the pointer), split
+/// the same way, and multiplied-accumulated pairwise by two `smlad`.
+macro_rules! word {
+    () => {
+        concat!(
+            "ldr {p}, [{pp}], #4\n",
+            "uxtb16 {p1}, {p}, ror #8\n",
+            "uxtb16 {p}, {p}\n",
+            row!("[{wp}, #{s1}]", "{a1}"),
+            row!("[{wp}, #{s2}]", "{a2}"),
+            row!("[{wp}, #{s3}]", "{a3}"),
+            row!("[{wp}, #{s4}]", "{a4}"),
+            row!("[{wp}], #4", "{a0}"),
+        )
+    };
+}
+
+/// One word of one row: 4 multiply-accumulates into `acc`.
+macro_rules! row {
+    ($address:literal, $acc:literal) => {
+        concat!(
+            "ldr {w}, ",
+            $address,
+            "\n",
+            "sxtb16 {t}, {w}\n",
+            "sxtb16 {w}, {w}, ror #8\n",
+            "smlad ",
+            $acc,
+            ", {t}, {p}, ",
+            $acc,
+            "\n",
+            "smlad ",
+            $acc,
+            ", {w}, {p1}, ",
+            $acc,
+            "\n",
+        )
+    };
+}
+
 /// The dot products of 5 rows with the pixels.
 fn group(rows: &[u8; GROUP * INPUTS], pixels: &[u8; INPUTS]) -> [i32; GROUP] {
     let [mut a0, mut a1, mut a2, mut a3, mut a4] = [0i32; GROUP];
@@ -43,62 +85,8 @@ fn group(rows: &[u8; GROUP * INPUTS], pixels: &[u8; INPUTS]) -> [i32; GROUP] {
     unsafe {
         asm!(
             "2:",
-            "ldr {p}, [{pp}], #4",
-            "uxtb16 {p1}, {p}, ror #8",
-            "uxtb16 {p}, {p}",
-            "ldr {w}, [{wp}, #{s1}]",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a1}, {t}, {p}, {a1}",
-            "smlad {a1}, {w}, {p1}, {a1}",
-            "ldr {w}, [{wp}, #{s2}]",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a2}, {t}, {p}, {a2}",
-            "smlad {a2}, {w}, {p1}, {a2}",
-            "ldr {w}, [{wp}, #{s3}]",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a3}, {t}, {p}, {a3}",
-            "smlad {a3}, {w}, {p1}, {a3}",
-            "ldr {w}, [{wp}, #{s4}]",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a4}, {t}, {p}, {a4}",
-            "smlad {a4}, {w}, {p1}, {a4}",
-            "ldr {w}, [{wp}], #4",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a0}, {t}, {p}, {a0}",
-            "smlad {a0}, {w}, {p1}, {a0}",
-            "ldr {p}, [{pp}], #4",
-            "uxtb16 {p1}, {p}, ror #8",
-            "uxtb16 {p}, {p}",
-            "ldr {w}, [{wp}, #{s1}]",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a1}, {t}, {p}, {a1}",
-            "smlad {a1}, {w}, {p1}, {a1}",
-            "ldr {w}, [{wp}, #{s2}]",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a2}, {t}, {p}, {a2}",
-            "smlad {a2}, {w}, {p1}, {a2}",
-            "ldr {w}, [{wp}, #{s3}]",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a3}, {t}, {p}, {a3}",
-            "smlad {a3}, {w}, {p1}, {a3}",
-            "ldr {w}, [{wp}, #{s4}]",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a4}, {t}, {p}, {a4}",
-            "smlad {a4}, {w}, {p1}, {a4}",
-            "ldr {w}, [{wp}], #4",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {a0}, {t}, {p}, {a0}",
-            "smlad {a0}, {w}, {p1}, {a0}",
+            word!(),
+            word!(), // unrolled twice: the loop test is paid once per 8 pixels
             "cmp {pp}, {end}",
             "bne 2b",
             pp = inout(reg) pixels.as_ptr() => _,
