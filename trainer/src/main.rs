@@ -221,6 +221,9 @@ pub struct Output {
     pub verbose: bool,
 }
 
+/// What to do when no model file can be read.
+pub const MODEL_HINT: &str = "cannot use the model (train one with `trainer train`, or give a .postcard or .safetensors file)";
+
 /// An input the user gave that cannot be used (exit code 65).
 #[derive(Debug)]
 pub struct InvalidInput(pub String);
@@ -247,10 +250,22 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// The error and its causes, each once: our errors already include their source's text.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if !text.contains(&cause) {
+            text += if text.is_empty() { "" } else { ": " };
+            text += &cause;
+        }
+    }
+    text
 }
 
 /// 74 when an I/O error is the cause, 65 when an input is invalid, else 1.

@@ -1,5 +1,6 @@
 //! `trainer eval`: accuracy, per-class accuracy and confusion matrix of any model file.
 
+use anyhow::Context;
 use infer_core::Model;
 use serde::Serialize;
 use trainer::eval::{self, Evaluation};
@@ -19,7 +20,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: &EvalArgs, output: Output) -> anyhow::Result<()> {
-    let file = ModelFile::open(&args.model)?;
+    let file = ModelFile::open(&args.model).context(crate::MODEL_HINT)?;
     let blob = file.device_blob()?;
     let model = Model::from_blob(&blob)?;
     let (split, data) = args.data.load()?;

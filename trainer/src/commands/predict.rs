@@ -1,5 +1,6 @@
 //! `trainer predict`: the top classes for a picture or a test image, as a device would say.
 
+use anyhow::Context;
 use infer_core::Model;
 use serde::Serialize;
 use trainer::data::Mnist;
@@ -18,7 +19,7 @@ struct Report {
 }
 
 pub fn run(args: &PredictArgs, output: Output) -> anyhow::Result<()> {
-    let file = ModelFile::open(&args.model)?;
+    let file = ModelFile::open(&args.model).context(crate::MODEL_HINT)?;
     let blob = file.device_blob()?;
     let model = Model::from_blob(&blob)?;
 
