@@ -25,8 +25,8 @@ pub enum ModelError {
         /// Values present.
         found: usize,
     },
-    /// A value is NaN or infinite: the training diverged or the file is corrupt.
-    #[error("{name} holds NaN or infinite values")]
+    /// A value is NaN or infinite (or a scale negative): the training diverged or the file is corrupt.
+    #[error("{name} holds NaN, infinite or (scales) negative values")]
     NotFinite {
         /// Tensor name.
         name: &'static str,
