@@ -26,16 +26,13 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
 
     let bar = if output.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     // indicatif drops `println` when stderr is not a terminal; log lines must still reach a pipe.
-    let log = |line: String| {
-        if output.quiet {
-        } else if bar.is_hidden() {
-            println!("{line}");
-        } else {
-            bar.println(line);
-        }
+    let log = |line: String| match (output.quiet, bar.is_hidden()) {
+        (true, _) => {}
+        (false, true) => println!("{line}"),
+        (false, false) => bar.println(line),
     };
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:32}] {pos}/{len} iterations {msg}")?
+        ProgressStyle::with_template("{elapsed_precise} [{bar:32}] {pos}/{len} iterations")?
             .progress_chars("=> "),
     );
     let steps_per_epoch = data.train.len().div_ceil(config.batch_size.max(1));
