@@ -54,7 +54,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ExportError> {
         tensors: Vec::new(),
         metadata: BTreeMap::new(),
     };
-    let file = ModelFile::open(path)?;
+    let file = ModelFile::parse(path, &bytes)?;
     inspection.kind = file.kind();
     match file {
         ModelFile::Blob(blob) => match Model::from_blob(&blob) {
@@ -70,8 +70,8 @@ pub fn inspect(path: &Path) -> Result<Inspection, ExportError> {
                 inspection.status = error.to_string();
             }
         },
-        ModelFile::Float(..) | ModelFile::Int8(..) => {
-            inspection.metadata = export::metadata(path, &bytes)?.into_iter().collect();
+        ModelFile::Float(_, metadata) | ModelFile::Int8(_, metadata) => {
+            inspection.metadata = metadata.into_iter().collect();
             inspection.format_version = inspection.metadata.get("format_version").cloned();
             inspection.scheme = Some(if file_is_int8(&inspection.kind) { "int8" } else { "f32" });
             inspection.inputs = Some(crate::data::PIXELS);

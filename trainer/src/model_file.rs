@@ -23,16 +23,20 @@ impl ModelFile {
     /// Reads `path`: a blob if it starts with the blob magic, else safetensors, float or int8 by
     /// the dtype of `linear.weight`.
     pub fn open(path: &Path) -> Result<Self, ExportError> {
-        let bytes = export::read(path)?;
+        Self::parse(path, &export::read(path)?)
+    }
+
+    /// [`open`](Self::open) on the bytes of `path`, already read.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ExportError> {
         if bytes.starts_with(&infer_core::blob::MAGIC) {
-            return Ok(Self::Blob(bytes));
+            return Ok(Self::Blob(bytes.to_vec()));
         }
-        let dtype = export::tensors(path, &bytes)?.into_iter().find(|(name, ..)| name == WEIGHT);
+        let dtype = export::tensors(path, bytes)?.into_iter().find(|(name, ..)| name == WEIGHT);
         match dtype {
             Some((_, Dtype::I8, _)) => {
-                export::parse_int8(path, &bytes).map(|(model, meta)| Self::Int8(model, meta))
+                export::parse_int8(path, bytes).map(|(model, meta)| Self::Int8(model, meta))
             }
-            _ => export::parse_float(path, &bytes).map(|(model, meta)| Self::Float(model, meta)),
+            _ => export::parse_float(path, bytes).map(|(model, meta)| Self::Float(model, meta)),
         }
     }
 
