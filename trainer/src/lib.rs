@@ -4,15 +4,21 @@
 //! The pipeline, one module per step: [`data`] reads and validates the IDX files, [`train`]
 //! fits the model, [`quantize`] makes the int8 version, [`eval`] measures it with `infer-core`
 //! (the code the device runs), and [`export`] writes the files.
+//!
+//! Without the default `candle` feature only the file formats remain (data, models, export,
+//! inspection, pictures): what the fuzz targets and other tools that never train link.
 
 pub mod data;
+#[cfg(feature = "candle")]
 pub mod device;
 pub mod digit;
 pub mod eval;
 pub mod export;
+pub mod history;
 pub mod inspect;
 pub mod model;
 pub mod model_file;
 pub mod plot;
 pub mod quantize;
+#[cfg(feature = "candle")]
 pub mod train;

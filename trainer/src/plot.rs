@@ -10,7 +10,7 @@ use plotters::style::{FontStyle, register_font};
 use crate::data::PIXELS;
 use crate::eval::Evaluation;
 use crate::model::FloatModel;
-use crate::train::LogPoint;
+use crate::history::LogPoint;
 
 /// DejaVu Sans Mono (see assets/DejaVu-LICENSE): text without depending on system fonts.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");

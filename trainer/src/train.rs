@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CLASSES, Mnist, PIXELS, Split};
+pub use crate::history::LogPoint;
 use crate::model::{FloatModel, ModelError};
 
 /// A named set of hyper-parameters.
@@ -121,21 +122,6 @@ impl Config {
             }
         }
     }
-}
-
-/// Loss and test accuracy at one point of training.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LogPoint {
-    /// Iterations done (1-based, as the tutorial counts).
-    pub iteration: usize,
-    /// Cross-entropy of the last mini-batch (what the tutorial prints).
-    pub loss: f32,
-    /// Mean cross-entropy of the mini-batches since the previous point.
-    pub mean_loss: f32,
-    /// Float test accuracy, percent.
-    pub test_accuracy: f64,
-    /// Seconds since training started (data on the device), at this point.
-    pub seconds: f64,
 }
 
 /// What training reports while it runs.
