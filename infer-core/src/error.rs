@@ -49,6 +49,26 @@ pub enum Error {
     SchemeMismatch,
     /// Logits are empty or hold a NaN, so no class or probability is defined.
     InvalidLogits,
+    /// A plain blob where a [signed envelope](crate::signed) is required.
+    #[cfg(feature = "signed")]
+    Unsigned,
+    /// A signed envelope version this build cannot read.
+    #[cfg(feature = "signed")]
+    UnsupportedEnvelopeVersion(u8),
+    /// The public key is not a valid Ed25519 point.
+    #[cfg(feature = "signed")]
+    BadPublicKey,
+    /// The signature does not match the bytes and key: tampered, corrupted or another key's.
+    #[cfg(feature = "signed")]
+    BadSignature,
+    /// Validly signed, but older than what the device runs.
+    #[cfg(feature = "signed")]
+    Rollback {
+        /// The envelope's security counter.
+        counter: u32,
+        /// The lowest counter the device accepts.
+        minimum: u32,
+    },
 }
 
 /// The arrays of a blob, named in errors.
@@ -105,6 +125,26 @@ impl fmt::Display for Error {
                 f.write_str("an int8 model takes raw u8 pixels, not normalized floats")
             }
             Error::InvalidLogits => f.write_str("logits are empty or hold a NaN"),
+            #[cfg(feature = "signed")]
+            Error::Unsigned => {
+                f.write_str("blob is not signed, and this device requires a signature")
+            }
+            #[cfg(feature = "signed")]
+            Error::UnsupportedEnvelopeVersion(v) => write!(
+                f,
+                "signed envelope version {v} is not supported (this build reads version {})",
+                crate::signed::ENVELOPE_VERSION
+            ),
+            #[cfg(feature = "signed")]
+            Error::BadPublicKey => f.write_str("the public key is not a valid Ed25519 key"),
+            #[cfg(feature = "signed")]
+            Error::BadSignature => f.write_str(
+                "signature check failed: tampered, corrupted or signed with another key",
+            ),
+            #[cfg(feature = "signed")]
+            Error::Rollback { counter, minimum } => {
+                write!(f, "rollback refused: security counter {counter} is below {minimum}")
+            }
         }
     }
 }

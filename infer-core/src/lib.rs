@@ -37,6 +37,8 @@ pub mod blob;
 mod error;
 mod kernel;
 mod model;
+#[cfg(feature = "signed")]
+pub mod signed;
 pub mod softmax;
 
 pub use error::{Error, Field};
