@@ -84,38 +84,66 @@ pub fn open_prefix<'a>(
     public_key: &[u8; PUBLIC_KEY_LEN],
     minimum_counter: u32,
 ) -> Result<(Verified<'a>, &'a [u8]), Error> {
-    let header = bytes.first_chunk::<HEADER_LEN>().ok_or(Error::Truncated)?;
-    if header[..4] != MAGIC {
-        return Err(if header[..4] == crate::blob::MAGIC {
-            Error::Unsigned
-        } else {
-            Error::BadMagic
-        });
-    }
-    if header[4] != ENVELOPE_VERSION {
-        return Err(Error::UnsupportedEnvelopeVersion(header[4]));
-    }
-    if header[5..8] != [0; 3] {
-        return Err(Error::Malformed);
-    }
-    let counter = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-    let blob_len = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-    let signed_len = usize::try_from(blob_len)
-        .ok()
-        .and_then(|n| n.checked_add(HEADER_LEN))
-        .filter(|&n| n <= bytes.len())
-        .ok_or(Error::Truncated)?;
-    let (message, rest) = bytes.split_at(signed_len);
-    let (signature, rest) = rest.split_first_chunk::<SIGNATURE_LEN>().ok_or(Error::Truncated)?;
+    let (envelope, rest) = Envelope::parse_prefix(bytes)?;
+    Ok((envelope.verify(public_key, minimum_counter)?, rest))
+}
 
-    let key = VerifyingKey::from_bytes(public_key).map_err(|_| Error::BadPublicKey)?;
-    key.verify_strict(message, &Signature::from_bytes(signature))
-        .map_err(|_| Error::BadSignature)?;
-    // Only signed bytes decide anything past this point.
-    if counter < minimum_counter {
-        return Err(Error::Rollback { counter, minimum: minimum_counter });
+/// A parsed, not yet verified envelope: what host tools show (`trainer inspect`). A device
+/// calls [`open`] or [`open_prefix`], which verify before anything is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// The security counter, as claimed until verified.
+    pub counter: u32,
+    /// The blob, not yet authenticated.
+    pub unverified_blob: &'a [u8],
+    signed: &'a [u8],
+    signature: &'a [u8; SIGNATURE_LEN],
+}
+
+impl<'a> Envelope<'a> {
+    /// Parses the envelope at the start of `bytes`; returns it and the bytes after it.
+    pub fn parse_prefix(bytes: &'a [u8]) -> Result<(Self, &'a [u8]), Error> {
+        let header = bytes.first_chunk::<HEADER_LEN>().ok_or(Error::Truncated)?;
+        if header[..4] != MAGIC {
+            let plain = header[..4] == crate::blob::MAGIC;
+            return Err(if plain { Error::Unsigned } else { Error::BadMagic });
+        }
+        if header[4] != ENVELOPE_VERSION {
+            return Err(Error::UnsupportedEnvelopeVersion(header[4]));
+        }
+        if header[5..8] != [0; 3] {
+            return Err(Error::Malformed);
+        }
+        let counter = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+        let blob_len = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        let signed_len = usize::try_from(blob_len)
+            .ok()
+            .and_then(|n| n.checked_add(HEADER_LEN))
+            .filter(|&n| n <= bytes.len())
+            .ok_or(Error::Truncated)?;
+        let (signed, rest) = bytes.split_at(signed_len);
+        let (signature, rest) =
+            rest.split_first_chunk::<SIGNATURE_LEN>().ok_or(Error::Truncated)?;
+        let unverified_blob = &signed[HEADER_LEN..];
+        Ok((Self { counter, unverified_blob, signed, signature }, rest))
     }
-    Ok((Verified { counter, blob: &message[HEADER_LEN..] }, rest))
+
+    /// Checks the signature against `public_key` (`verify_strict`), then the counter against
+    /// `minimum_counter`.
+    pub fn verify(
+        &self,
+        public_key: &[u8; PUBLIC_KEY_LEN],
+        minimum_counter: u32,
+    ) -> Result<Verified<'a>, Error> {
+        let key = VerifyingKey::from_bytes(public_key).map_err(|_| Error::BadPublicKey)?;
+        key.verify_strict(self.signed, &Signature::from_bytes(self.signature))
+            .map_err(|_| Error::BadSignature)?;
+        // Only signed bytes decide anything past this point.
+        if self.counter < minimum_counter {
+            return Err(Error::Rollback { counter: self.counter, minimum: minimum_counter });
+        }
+        Ok(Verified { counter: self.counter, blob: self.unverified_blob })
+    }
 }
 
 /// Wraps `blob` in a signed envelope with security counter `counter`.
