@@ -19,6 +19,10 @@ pub const INT8_FILE: &str = "model.int8.safetensors";
 pub const F32_BLOB_FILE: &str = "model.f32.postcard";
 /// Device blob with int8 weights.
 pub const INT8_BLOB_FILE: &str = "model.int8.postcard";
+/// [`F32_BLOB_FILE`] in a signed envelope (`--signing-key`).
+pub const F32_SIGNED_FILE: &str = "model.f32.signed";
+/// [`INT8_BLOB_FILE`] in a signed envelope (`--signing-key`).
+pub const INT8_SIGNED_FILE: &str = "model.int8.signed";
 
 /// Version of the safetensors files' layout and metadata keys.
 pub const FORMAT_VERSION: &str = "1";

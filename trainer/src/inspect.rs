@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use ed25519_dalek::VerifyingKey;
+use infer_core::signed::Envelope;
 use infer_core::{Model, Scheme};
 use serde::Serialize;
 
@@ -31,15 +33,20 @@ pub struct Inspection {
     pub inputs: Option<usize>,
     /// Classes.
     pub classes: Option<usize>,
+    /// Signed blobs only: the security counter.
+    pub counter: Option<u32>,
+    /// Signed blobs only: `verified with KEY`, `not checked` (no key given), or what failed.
+    pub signature: Option<String>,
     /// Safetensors only: name, dtype and shape of each tensor.
     pub tensors: Vec<(String, String, Vec<usize>)>,
     /// Safetensors only: the metadata (accuracy, training settings, data checksums).
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Inspects a blob or a safetensors file. A damaged blob is described (not valid, with the
-/// reason); a file that is neither is an error.
-pub fn inspect(path: &Path) -> Result<Inspection, ExportError> {
+/// Inspects a blob, signed blob or safetensors file. A damaged blob is described (not valid,
+/// with the reason); a file that is none of these is an error. With `public_key`, a signed
+/// blob's signature is verified (any counter accepted).
+pub fn inspect(path: &Path, public_key: Option<&VerifyingKey>) -> Result<Inspection, ExportError> {
     let bytes = export::read(path)?;
     let mut inspection = Inspection {
         path: path.display().to_string(),
@@ -51,19 +58,33 @@ pub fn inspect(path: &Path) -> Result<Inspection, ExportError> {
         scheme: None,
         inputs: None,
         classes: None,
+        counter: None,
+        signature: None,
         tensors: Vec::new(),
         metadata: BTreeMap::new(),
     };
     let file = ModelFile::parse(path, &bytes)?;
     inspection.kind = file.kind();
     match file {
-        ModelFile::Blob(blob) => match Model::from_blob(&blob) {
-            Ok(model) => {
-                inspection.format_version = Some(infer_core::blob::FORMAT_VERSION.to_string());
-                inspection.scheme = Some(scheme_name(model.scheme()));
-                inspection.inputs = Some(model.inputs());
-                inspection.classes = Some(model.classes());
-                inspection.status = "ok (magic, version, CRC-32, shape and values checked)".into();
+        ModelFile::Blob(blob) => describe_blob(&mut inspection, &blob),
+        ModelFile::Signed(bytes) => match Envelope::parse_prefix(&bytes) {
+            Ok((envelope, rest)) => {
+                inspection.counter = Some(envelope.counter);
+                describe_blob(&mut inspection, envelope.unverified_blob);
+                if !rest.is_empty() {
+                    inspection.valid = false;
+                    inspection.status = infer_core::Error::TrailingBytes.to_string();
+                }
+                let verified = public_key.map(|key| envelope.verify(key.as_bytes(), 0));
+                inspection.signature = Some(match verified {
+                    None => "not checked (give --public-key FILE)".into(),
+                    Some(Ok(_)) => "verified (Ed25519)".into(),
+                    Some(Err(error)) => {
+                        inspection.valid = false;
+                        inspection.status = error.to_string();
+                        error.to_string()
+                    }
+                });
             }
             Err(error) => {
                 inspection.valid = false;
@@ -83,6 +104,23 @@ pub fn inspect(path: &Path) -> Result<Inspection, ExportError> {
         }
     }
     Ok(inspection)
+}
+
+/// Validates `blob` as a device would, into `inspection`.
+fn describe_blob(inspection: &mut Inspection, blob: &[u8]) {
+    match Model::from_blob(blob) {
+        Ok(model) => {
+            inspection.format_version = Some(infer_core::blob::FORMAT_VERSION.to_string());
+            inspection.scheme = Some(scheme_name(model.scheme()));
+            inspection.inputs = Some(model.inputs());
+            inspection.classes = Some(model.classes());
+            inspection.status = "ok (magic, version, CRC-32, shape and values checked)".into();
+        }
+        Err(error) => {
+            inspection.valid = false;
+            inspection.status = error.to_string();
+        }
+    }
 }
 
 fn file_is_int8(kind: &Kind) -> bool {
@@ -106,6 +144,12 @@ impl fmt::Display for Inspection {
             ("scheme".into(), or_dash(self.scheme.map(str::to_string))),
             ("shape".into(), or_dash(shape)),
         ];
+        if let Some(counter) = self.counter {
+            rows.push(("security counter".into(), counter.to_string()));
+        }
+        if let Some(signature) = &self.signature {
+            rows.push(("signature".into(), signature.clone()));
+        }
         for (name, dtype, shape) in &self.tensors {
             rows.push(("tensor".into(), format!("{name:<20} {dtype:<4} {shape:?}")));
         }

@@ -20,5 +20,6 @@ pub mod model;
 pub mod model_file;
 pub mod plot;
 pub mod quantize;
+pub mod signing;
 #[cfg(feature = "candle")]
 pub mod train;

@@ -68,6 +68,12 @@ enum Command {
         after_help = "Examples:\n  trainer plot\n  trainer plot --model runs/a/model.safetensors --out-dir runs/a"
     )]
     Plot(PlotArgs),
+    /// Make an Ed25519 key pair for signing device blobs (`--signing-key` of train and export).
+    #[command(after_help = "Examples:\n  trainer keygen --out keys/release.pem\n\n\
+                            Writes FILE (private, PKCS#8 PEM, owner-only) and FILE with .pub.pem \
+                            (public, SPKI PEM) for the firmware: FIRMWARE_PUBLIC_KEY=keys/release.pub.pem. \
+                            Keys from `openssl genpkey -algorithm ed25519` work too.")]
+    Keygen(KeygenArgs),
 }
 
 /// Options of `trainer train`.
@@ -98,6 +104,30 @@ pub struct TrainArgs {
     /// Base learning rate (overrides the preset).
     #[arg(long, value_name = "LR")]
     pub learning_rate: Option<f64>,
+    /// Signing of the device blobs.
+    #[command(flatten)]
+    pub signing: SigningArgs,
+}
+
+/// Signed device blobs, for firmware built with a public key.
+#[derive(Args)]
+pub struct SigningArgs {
+    /// Also write model.int8.signed and model.f32.signed, signed with this Ed25519 private key
+    /// (PKCS#8 PEM, from `trainer keygen`).
+    #[arg(long, value_name = "FILE", requires = "counter")]
+    pub signing_key: Option<PathBuf>,
+    /// Security counter in the signed blobs: devices refuse blobs below the counter they run
+    /// (rollback). Raise it for every release.
+    #[arg(long, value_name = "N", requires = "signing_key")]
+    pub counter: Option<u32>,
+}
+
+/// Options of `trainer keygen`.
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// The private key file; the public key goes next to it as *.pub.pem.
+    #[arg(long, value_name = "FILE", default_value = "signing-key.pem")]
+    pub out: PathBuf,
 }
 
 /// Options of `trainer eval`.
@@ -182,8 +212,11 @@ pub struct PredictArgs {
 /// Options of `trainer inspect`.
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A `.postcard` blob or a `.safetensors` file.
+    /// A `.postcard` blob, a `.signed` blob or a `.safetensors` file.
     pub file: PathBuf,
+    /// Verify a signed blob's signature with this public key (SPKI PEM, from `trainer keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
 }
 
 /// Options of `trainer export`.
@@ -194,6 +227,9 @@ pub struct ExportArgs {
     /// Where to write model.int8.safetensors, model.f32.postcard and model.int8.postcard.
     #[arg(long, value_name = "DIR", default_value = "artifacts")]
     pub out_dir: PathBuf,
+    /// Signing of the device blobs.
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 /// Options of `trainer plot`.
@@ -246,6 +282,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args, output),
         Command::Export(args) => commands::export::run(args, output),
         Command::Plot(args) => commands::plot::run(args, output),
+        Command::Keygen(args) => commands::keygen::run(args, output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -282,6 +319,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<ModelError>()
             || cause.is::<infer_core::Error>()
             || cause.is::<trainer::plot::PlotError>()
+            || cause.is::<trainer::signing::KeyError>()
     });
     if invalid { 65 } else { 1 }
 }

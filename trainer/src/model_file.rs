@@ -13,6 +13,9 @@ use crate::model::{FloatModel, QuantizedModel, WEIGHT};
 pub enum ModelFile {
     /// An `infer-core` blob (checked when it is run or inspected).
     Blob(Vec<u8>),
+    /// A blob in a signed envelope (signature checked only by `inspect --public-key` and by
+    /// devices; the host runs the blob inside as it is).
+    Signed(Vec<u8>),
     /// A float safetensors (`linear.weight` F32).
     Float(FloatModel, Metadata),
     /// An int8 safetensors (`linear.weight` I8, `linear.weight_scale`).
@@ -31,6 +34,9 @@ impl ModelFile {
         if bytes.starts_with(&infer_core::blob::MAGIC) {
             return Ok(Self::Blob(bytes.to_vec()));
         }
+        if bytes.starts_with(&infer_core::signed::MAGIC) {
+            return Ok(Self::Signed(bytes.to_vec()));
+        }
         let dtype = export::tensors(path, bytes)?.into_iter().find(|(name, ..)| name == WEIGHT);
         match dtype {
             Some((_, Dtype::I8, _)) => {
@@ -44,16 +50,24 @@ impl ModelFile {
     pub fn kind(&self) -> Kind {
         match self {
             Self::Blob(_) => Kind::Blob,
+            Self::Signed(_) => Kind::SignedBlob,
             Self::Float(..) => Kind::FloatSafetensors,
             Self::Int8(..) => Kind::Int8Safetensors,
         }
     }
 
-    /// The blob a device would run for this model: the file itself, or the encoding of its
-    /// weights (f32 for a float file, int8 for an int8 file).
+    /// The blob a device would run for this model: the file itself, the blob in the signed
+    /// envelope, or the encoding of its weights (f32 for a float file, int8 for an int8 file).
     pub fn device_blob(&self) -> Result<Vec<u8>, infer_core::Error> {
         match self {
             Self::Blob(bytes) => Ok(bytes.clone()),
+            Self::Signed(bytes) => {
+                let (envelope, rest) = infer_core::signed::Envelope::parse_prefix(bytes)?;
+                if !rest.is_empty() {
+                    return Err(infer_core::Error::TrailingBytes);
+                }
+                Ok(envelope.unverified_blob.to_vec())
+            }
             Self::Float(model, _) => model.to_blob(),
             Self::Int8(model, _) => model.to_blob(),
         }
@@ -66,6 +80,8 @@ impl ModelFile {
 pub enum Kind {
     /// `*.postcard`.
     Blob,
+    /// `*.signed`.
+    SignedBlob,
     /// `model.safetensors`.
     FloatSafetensors,
     /// `model.int8.safetensors`.
@@ -76,6 +92,7 @@ impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Kind::Blob => "device blob",
+            Kind::SignedBlob => "signed device blob",
             Kind::FloatSafetensors => "float safetensors",
             Kind::Int8Safetensors => "int8 safetensors",
         })

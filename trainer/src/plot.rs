@@ -9,8 +9,8 @@ use plotters::style::{FontStyle, register_font};
 
 use crate::data::PIXELS;
 use crate::eval::Evaluation;
-use crate::model::FloatModel;
 use crate::history::LogPoint;
+use crate::model::FloatModel;
 
 /// DejaVu Sans Mono (see assets/DejaVu-LICENSE): text without depending on system fonts.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");

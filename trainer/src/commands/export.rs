@@ -6,9 +6,11 @@ use anyhow::Context;
 use trainer::export::{self, Metadata};
 use trainer::quantize;
 
+use crate::commands::sign::Signer;
 use crate::{ExportArgs, Output};
 
 pub fn run(args: &ExportArgs, output: Output) -> anyhow::Result<()> {
+    let signer = Signer::from_args(&args.signing)?;
     let (float, mut metadata) = export::read_float(&args.model)?;
     let int8 = quantize::quantize(&float);
     metadata.insert("format_version".into(), export::FORMAT_VERSION.into());
@@ -17,11 +19,16 @@ pub fn run(args: &ExportArgs, output: Output) -> anyhow::Result<()> {
     let out = &args.out_dir;
     fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
-    let files = vec![
+    let (f32_blob, int8_blob) = (float.to_blob()?, int8.to_blob()?);
+    let signed = signer.map(|signer| signer.sign(out, &f32_blob, &int8_blob));
+    let files: Vec<_> = [
         (out.join(export::INT8_FILE), export::int8_safetensors(&int8, &metadata)?),
-        (out.join(export::F32_BLOB_FILE), float.to_blob()?),
-        (out.join(export::INT8_BLOB_FILE), int8.to_blob()?),
-    ];
+        (out.join(export::F32_BLOB_FILE), f32_blob),
+        (out.join(export::INT8_BLOB_FILE), int8_blob),
+    ]
+    .into_iter()
+    .chain(signed.into_iter().flatten())
+    .collect();
     export::write_atomically(&files)?;
     if !output.quiet {
         println!("Exported {} (float, 784 -> 10) to {}:", args.model.display(), out.display());

@@ -1,11 +1,12 @@
 //! `trainer inspect`: what a blob or safetensors file holds.
 
-use trainer::inspect;
+use trainer::{inspect, signing};
 
 use crate::{InspectArgs, Output};
 
 pub fn run(args: &InspectArgs, output: Output) -> anyhow::Result<()> {
-    let inspection = inspect::inspect(&args.file)?;
+    let public_key = args.public_key.as_deref().map(signing::read_public_key).transpose()?;
+    let inspection = inspect::inspect(&args.file, public_key.as_ref())?;
     if output.json {
         println!("{}", serde_json::to_string_pretty(&inspection)?);
     } else {

@@ -10,10 +10,12 @@ use trainer::export::{self, Metadata};
 use trainer::train::{self, Config, LogPoint, Preset, Progress};
 use trainer::{device, eval, plot, quantize};
 
+use crate::commands::sign::Signer;
 use crate::{Output, TrainArgs};
 
 pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
     let started = Instant::now();
+    let signer = Signer::from_args(&args.signing)?;
     let device = args.device.open()?;
     let data_dir = args.data_dir.clone().unwrap_or_else(data::bundled_dir);
     let data = Mnist::load(&data_dir)?;
@@ -78,6 +80,7 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
     let out = &args.out_dir;
     fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let signed = signer.map(|signer| signer.sign(out, &f32_blob, &int8_blob));
     let files = vec![
         (out.join(export::FLOAT_FILE), export::float_safetensors(&trained.model, &metadata)?),
         (out.join(export::INT8_FILE), export::int8_safetensors(&int8, &metadata)?),
@@ -89,7 +92,8 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
         (out.join(CONFUSION_PICTURE), plot::confusion(&int8_accuracy, CONFUSION_TITLE)?),
         (out.join(TRAINING_PICTURE), plot::training(&trained.history, &training_title(&config))?),
     ];
-    let files: Vec<_> = files.into_iter().chain(pictures).collect();
+    let files: Vec<_> =
+        files.into_iter().chain(signed.into_iter().flatten()).chain(pictures).collect();
     export::write_atomically(&files)?;
     let total = started.elapsed();
 
