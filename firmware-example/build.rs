@@ -1,5 +1,7 @@
 //! Puts `memory.x` on the linker path, and cuts the first test images and labels out of the
-//! bundled MNIST test set for the firmware to embed.
+//! bundled MNIST test set for the firmware to embed. With feature `signed`, also compiles in
+//! the public key of `FIRMWARE_PUBLIC_KEY` (an SPKI PEM file, as `trainer keygen` writes) and
+//! the minimum security counter `FIRMWARE_SECURITY_COUNTER` (default 0).
 
 use std::env;
 use std::fs::{self, File};
@@ -24,6 +26,30 @@ fn main() {
     assert_eq!(images.len(), IMAGES * PIXELS);
     fs::write(out.join("test_images.bin"), images).expect("write images");
     fs::write(out.join("test_labels.bin"), labels).expect("write labels");
+
+    #[cfg(feature = "signed")]
+    trust(&out);
+}
+
+/// Writes `public_key.bin` (32 bytes) and `security_counter.bin` (u32 LE) for `weights.rs`.
+#[cfg(feature = "signed")]
+fn trust(out: &Path) {
+    use ed25519_dalek::VerifyingKey;
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+
+    println!("cargo:rerun-if-env-changed=FIRMWARE_PUBLIC_KEY");
+    println!("cargo:rerun-if-env-changed=FIRMWARE_SECURITY_COUNTER");
+    let path = env::var("FIRMWARE_PUBLIC_KEY").unwrap_or_else(|_| {
+        panic!("feature `signed` needs FIRMWARE_PUBLIC_KEY=<public key PEM> (trainer keygen)")
+    });
+    println!("cargo:rerun-if-changed={path}");
+    let pem = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let key = VerifyingKey::from_public_key_pem(&pem)
+        .unwrap_or_else(|e| panic!("{path}: not an Ed25519 public key in PEM: {e}"));
+    let counter: u32 = env::var("FIRMWARE_SECURITY_COUNTER")
+        .map_or(0, |c| c.parse().unwrap_or_else(|e| panic!("FIRMWARE_SECURITY_COUNTER={c}: {e}")));
+    fs::write(out.join("public_key.bin"), key.as_bytes()).expect("write public key");
+    fs::write(out.join("security_counter.bin"), counter.to_le_bytes()).expect("write counter");
 }
 
 /// The first `items` items of a gzipped IDX file, after checking its magic and item shape.

@@ -32,8 +32,10 @@ flash = sum(sections.get(s, 0) for s in (".vector_table", ".text", ".rodata", ".
 ram = sections.get(".data", 0) + sections.get(".bss", 0)
 
 INFER_CORE = ("infer_core", "postcard", "serde", "libm", "crc::", "heapless")
+# Feature `signed`: Ed25519 verification (infer_core::signed's own code counts here too).
+SIGNATURE = ("ed25519", "curve25519", "sha2", "subtle", "signature::", "infer_core::signed")
 FORMATTING = ("as core..fmt", "as$u20$core..fmt", "Display", "Debug")
-code = formatting = blob = 0
+code = formatting = blob = signature = 0
 for line in run("llvm-nm", "-S", "--size-sort", "-C", str(elf)).splitlines():
     parts = line.split(None, 3)
     if len(parts) != 4:
@@ -41,6 +43,8 @@ for line in run("llvm-nm", "-S", "--size-sort", "-C", str(elf)).splitlines():
     size, name = int(parts[1], 16), parts[3]
     if "COMPILED_IN" in name:
         blob += size
+    elif any(k in name for k in SIGNATURE):
+        signature += size
     elif any(k in name for k in INFER_CORE):
         if any(k in name for k in FORMATTING):
             formatting += size
@@ -54,3 +58,5 @@ print(f"infer-core code (decode + inference + softmax): {code} B")
 print(f"int8 weights blob: {blob} B")
 print(f"infer-core code + weights: {code + blob} B = {(code + blob) / 1024:.2f} KiB (target <= 12 KiB)")
 print(f"infer-core error formatting (linked only when printed): {formatting} B")
+if signature:
+    print(f"signature verification (feature signed: ed25519-dalek, curve25519-dalek, sha2): {signature} B")

@@ -46,9 +46,17 @@ fn run(mut counter: measure::InstructionCounter) -> bool {
         None => return false,
     };
     match source {
+        #[cfg(not(feature = "signed"))]
         weights::Source::Flashed => {
             hprintln!("weights: flashed, WEIGHTS region at {:#010x}", region.as_ptr().addr())
         }
+        #[cfg(feature = "signed")]
+        weights::Source::FlashedSigned { counter } => hprintln!(
+            "weights: flashed, signature verified, security counter {} (minimum {}), WEIGHTS region at {:#010x}",
+            counter,
+            weights::SECURITY_COUNTER,
+            region.as_ptr().addr()
+        ),
         weights::Source::CompiledInRegionEmpty => {
             hprintln!("weights: compiled-in (WEIGHTS region is empty)")
         }
@@ -62,9 +70,14 @@ fn run(mut counter: measure::InstructionCounter) -> bool {
         model.inputs(),
         model.classes()
     );
+    let validation_stack = measure::stack_high_water(&mut || {
+        let _ = core::hint::black_box(weights::select(core::hint::black_box(region)));
+    });
     hprintln!(
-        "weights validated (magic, version, shape, CRC-32, values) in {} instructions",
-        validation
+        "weights validated ({}) in {} instructions, {} bytes of stack",
+        weights::CHECKS,
+        validation,
+        validation_stack
     );
 
     let Some((correct, digest)) = classify_all(&model) else { return false };

@@ -10,10 +10,35 @@ static COMPILED_IN: &Aligned<[u8]> = &Aligned(*include_bytes!("../model/model.in
 #[repr(C, align(4))]
 struct Aligned<T: ?Sized>(T);
 
+/// The key whose signatures this firmware trusts (`FIRMWARE_PUBLIC_KEY` at build time).
+#[cfg(feature = "signed")]
+static PUBLIC_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/public_key.bin"));
+
+/// The lowest security counter accepted (`FIRMWARE_SECURITY_COUNTER` at build time). A real
+/// device keeps it in a monotonic counter (OTP, secure element) and raises it to the counter of
+/// each blob it accepts; this example fixes it at build time.
+#[cfg(feature = "signed")]
+pub const SECURITY_COUNTER: u32 =
+    u32::from_le_bytes(*include_bytes!(concat!(env!("OUT_DIR"), "/security_counter.bin")));
+
+/// What [`select`] checks, in words.
+pub const CHECKS: &str = if cfg!(feature = "signed") {
+    "signature, security counter, magic, version, shape, CRC-32, values"
+} else {
+    "magic, version, shape, CRC-32, values"
+};
+
 /// Where the weights came from.
 pub enum Source {
     /// A valid blob in the WEIGHTS region.
+    #[cfg(not(feature = "signed"))]
     Flashed,
+    /// A valid blob in the WEIGHTS region, signed by the trusted key, with this counter.
+    #[cfg(feature = "signed")]
+    FlashedSigned {
+        /// The envelope's security counter (at least [`SECURITY_COUNTER`]).
+        counter: u32,
+    },
     /// The compiled-in blob, because the region holds nothing that looks like a blob.
     CompiledInRegionEmpty,
     /// The compiled-in blob, because the region's blob was rejected.
@@ -35,11 +60,12 @@ pub fn region() -> &'static [u8] {
     }
 }
 
-/// Validates the flashed blob (magic, version, dimensions, CRC-32, values) and uses it, or
-/// falls back to the compiled-in blob and says why.
+/// Validates the flashed blob (with `signed`: signature and counter first; then magic,
+/// version, dimensions, CRC-32, values) and uses it, or falls back to the compiled-in blob and
+/// says why. The compiled-in blob is trusted: it is part of the firmware image.
 pub fn select(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> {
-    match Model::from_region(region) {
-        Ok(model) => Ok((model, Source::Flashed)),
+    match flashed(region) {
+        Ok(selected) => Ok(selected),
         Err(error) => {
             let erased = region.iter().take(16).all(|&b| b == 0x00 || b == 0xFF);
             let source = match error {
@@ -49,4 +75,15 @@ pub fn select(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> 
             Ok((Model::from_blob(&COMPILED_IN.0)?, source))
         }
     }
+}
+
+#[cfg(not(feature = "signed"))]
+fn flashed(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> {
+    Ok((Model::from_region(region)?, Source::Flashed))
+}
+
+#[cfg(feature = "signed")]
+fn flashed(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> {
+    let (verified, _) = infer_core::signed::open_prefix(region, &PUBLIC_KEY, SECURITY_COUNTER)?;
+    Ok((Model::from_blob(verified.blob)?, Source::FlashedSigned { counter: verified.counter }))
 }

@@ -1,5 +1,6 @@
 //! The firmware under QEMU gives exactly what infer-core computes on the host, for the
-//! compiled-in blob and for blobs flashed into its WEIGHTS region; damaged blobs are refused.
+//! compiled-in blob and for blobs flashed into its WEIGHTS region; damaged blobs are refused,
+//! and a firmware built with a public key takes only blobs signed with its key, not rolled back.
 //!
 //! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target. Without them the tests say
 //! so and pass, except under CI (`CI=true`), where they fail.
@@ -9,14 +10,24 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crc::{CRC_32_ISO_HDLC, Crc};
+use ed25519_dalek::SigningKey;
 use infer_core::Model;
+use infer_core::signed::seal;
 use tests::{mnist, short_run};
 use trainer::quantize::quantize;
+use trainer::signing;
 
 /// The start of the WEIGHTS region in `firmware-example/memory.x`.
 const WEIGHTS_ADDR: u32 = 0x003F_0000;
 /// The test images the firmware embeds (`firmware-example/build.rs`).
 const EMBEDDED_IMAGES: usize = 128;
+/// The lowest security counter the signed firmware accepts.
+const SECURITY_COUNTER: u32 = 5;
+
+/// The key the signed firmware trusts.
+fn signing_key() -> SigningKey {
+    SigningKey::from_bytes(&[42; 32])
+}
 
 fn firmware_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example")
@@ -25,25 +36,54 @@ fn firmware_dir() -> PathBuf {
 /// Builds the firmware once; `None` (with the reason printed) where the tools are missing.
 fn firmware() -> Option<&'static Path> {
     static ELF: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = ELF.get_or_init(|| build(&["--bins", "--examples"], "target", &[]));
+    available(built)
+}
+
+/// The firmware built with feature `signed`, trusting [`signing_key`] from counter
+/// [`SECURITY_COUNTER`] on.
+fn signed_firmware() -> Option<&'static Path> {
+    static ELF: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = ELF.get_or_init(|| {
-        let qemu = Command::new("qemu-system-arm").arg("--version").output();
-        if !qemu.is_ok_and(|o| o.status.success()) {
-            return Err("qemu-system-arm is not installed (apt-get install qemu-system-arm)".into());
-        }
-        let output = Command::new("cargo")
-            .args(["build", "--release", "--bins", "--examples"])
-            .current_dir(firmware_dir())
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("target may not be installed") {
-            return Err("the thumbv7em-none-eabihf target is missing \
-                        (rustup target add thumbv7em-none-eabihf)"
-                .into());
-        }
-        assert!(output.status.success(), "firmware build failed:\n{stderr}");
-        Ok(firmware_dir().join("target/thumbv7em-none-eabihf/release/firmware-example"))
+        let dir = std::env::temp_dir().join(format!("firmware-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let public_key = signing::write_key_pair(&signing_key(), &dir.join("key.pem")).unwrap();
+        let env = [
+            ("FIRMWARE_PUBLIC_KEY", public_key.display().to_string()),
+            ("FIRMWARE_SECURITY_COUNTER", SECURITY_COUNTER.to_string()),
+        ];
+        let built = build(&["--bins", "--features", "signed"], "target/signed", &env);
+        let _ = std::fs::remove_dir_all(&dir);
+        built
     });
+    available(built)
+}
+
+/// Runs `cargo build --release` for the firmware with `args` into `target_dir`.
+fn build(args: &[&str], target_dir: &str, env: &[(&str, String)]) -> Result<PathBuf, String> {
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    if !qemu.is_ok_and(|o| o.status.success()) {
+        return Err("qemu-system-arm is not installed (apt-get install qemu-system-arm)".into());
+    }
+    let output = Command::new("cargo")
+        .args(["build", "--release", "--target-dir", target_dir])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(firmware_dir())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("target may not be installed") {
+        return Err("the thumbv7em-none-eabihf target is missing \
+                    (rustup target add thumbv7em-none-eabihf)"
+            .into());
+    }
+    assert!(output.status.success(), "firmware build failed:\n{stderr}");
+    Ok(firmware_dir().join(target_dir).join("thumbv7em-none-eabihf/release/firmware-example"))
+}
+
+fn available(built: &'static Result<PathBuf, String>) -> Option<&'static Path> {
     match built {
         Ok(elf) => Some(elf),
         Err(reason) if std::env::var("CI").as_deref() == Ok("true") => panic!("{reason}"),
@@ -183,4 +223,44 @@ fn a_damaged_flashed_blob_is_refused_and_the_compiled_in_one_used() {
         "{}",
         run.output
     );
+}
+
+#[test]
+fn signed_firmware_takes_a_signed_blob_bit_exact() {
+    let Some(elf) = signed_firmware() else { return };
+    let blob = quantize(&short_run().model).to_blob().unwrap();
+    let run = run_firmware(elf, Some(&seal(&blob, SECURITY_COUNTER, &signing_key())));
+    assert!(
+        run.output.contains("weights: flashed, signature verified, security counter 5 (minimum 5)"),
+        "{}",
+        run.output
+    );
+    assert_bit_exact(&run, &blob);
+}
+
+#[test]
+fn signed_firmware_refuses_unsigned_forged_tampered_and_rolled_back_blobs() {
+    let Some(elf) = signed_firmware() else { return };
+    let blob = quantize(&short_run().model).to_blob().unwrap();
+    let mut tampered = seal(&blob, SECURITY_COUNTER, &signing_key());
+    tampered[1000] ^= 0x01;
+    let cases = [
+        (blob.clone(), "blob is not signed"),
+        (
+            seal(&blob, SECURITY_COUNTER, &SigningKey::from_bytes(&[7; 32])),
+            "signature check failed",
+        ),
+        (tampered, "signature check failed"),
+        (
+            seal(&blob, SECURITY_COUNTER - 1, &signing_key()),
+            "rollback refused: security counter 4 is below 5",
+        ),
+    ];
+    let compiled_in = std::fs::read(firmware_dir().join("model/model.int8.postcard")).unwrap();
+    for (flashed, reason) in cases {
+        let run = run_firmware(elf, Some(&flashed));
+        let expected = format!("weights: compiled-in (WEIGHTS region rejected: {reason}");
+        assert!(run.output.contains(&expected), "expected `{expected}`:\n{}", run.output);
+        assert_bit_exact(&run, &compiled_in);
+    }
 }
