@@ -1,11 +1,12 @@
 //! Shared fixtures for the cross-crate tests: the bundled data and one short real training run,
 //! each made once per test binary.
 
+use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use candle_core::Device;
 use trainer::data::{Mnist, bundled_dir};
-use trainer::train::{Config, Preset, Trained, train};
+use trainer::train::{Config, Outcome, Preset, Start, Trained, train};
 
 /// The bundled MNIST.
 pub fn mnist() -> &'static Mnist {
@@ -21,7 +22,14 @@ pub fn short_config(epochs: usize) -> Config {
 /// A real one-epoch run of the default preset on the CPU (about a second).
 pub fn short_run() -> &'static Trained {
     static TRAINED: OnceLock<Trained> = OnceLock::new();
-    TRAINED.get_or_init(|| {
-        train(mnist(), &short_config(1), &Device::Cpu, &mut |_| {}).expect("training runs")
-    })
+    TRAINED.get_or_init(|| train_on_cpu(&short_config(1)))
+}
+
+/// Trains with `config` on the CPU, start to end.
+pub fn train_on_cpu(config: &Config) -> Trained {
+    let start = Start::Fresh(config.clone());
+    match train(mnist(), &Device::Cpu, start, 0, &mut |_| ControlFlow::Continue(())) {
+        Ok(Outcome::Finished(trained)) => trained,
+        other => panic!("training did not finish: {other:?}"),
+    }
 }

@@ -2,11 +2,10 @@
 
 use candle_core::{Device, Module, Tensor};
 use infer_core::{Error, Model, Scheme};
-use tests::{mnist, short_config, short_run};
+use tests::{mnist, short_config, short_run, train_on_cpu};
 use trainer::data::PIXELS;
 use trainer::eval;
 use trainer::quantize::quantize;
-use trainer::train::train;
 
 #[test]
 fn short_training_run_learns() {
@@ -79,7 +78,7 @@ fn the_real_int8_blob_rejects_every_truncation_and_every_bit_flip() {
 
 #[test]
 fn the_same_seed_gives_the_same_model() {
-    let again = train(mnist(), &short_config(1), &Device::Cpu, &mut |_| {}).unwrap();
+    let again = train_on_cpu(&short_config(1));
     assert_eq!(again.model, short_run().model);
 }
 

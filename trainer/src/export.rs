@@ -68,6 +68,14 @@ pub enum ExportError {
         /// What is wrong.
         source: ModelError,
     },
+    /// A training checkpoint is invalid.
+    #[error("{path}: {problem}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// Serializing failed (invalid model or shapes).
     #[error("cannot serialize: {0}")]
     Serialize(String),
@@ -104,8 +112,8 @@ pub fn int8_safetensors(
     )
 }
 
-fn serialize<const N: usize>(
-    tensors: [(&str, Dtype, Vec<usize>, &[u8]); N],
+pub(crate) fn serialize<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, Vec<usize>, &'a [u8])>,
     metadata: &Metadata,
 ) -> Result<Vec<u8>, ExportError> {
     let views = tensors
@@ -117,7 +125,7 @@ fn serialize<const N: usize>(
         .map_err(|e| ExportError::Serialize(e.to_string()))
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
+pub(crate) fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
@@ -176,12 +184,12 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, ExportError> {
     fs::read(path).map_err(|source| ExportError::Io { path: path.into(), source })
 }
 
-fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, ExportError> {
+pub(crate) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, ExportError> {
     SafeTensors::deserialize(bytes)
         .map_err(|source| ExportError::Safetensors { path: path.into(), source })
 }
 
-fn tensor<'a>(
+pub(crate) fn tensor<'a>(
     path: &Path,
     file: &SafeTensors<'a>,
     name: &'static str,
@@ -201,35 +209,69 @@ fn tensor<'a>(
     Ok(view.data())
 }
 
-fn f32s(bytes: &[u8]) -> Vec<f32> {
+pub(crate) fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 /// Writes every file to a temporary name beside its destination, syncs it, and only then
 /// renames them all into place: an interrupted or failed run leaves the previous files intact.
 pub fn write_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<(), ExportError> {
-    let staged: Vec<(PathBuf, &PathBuf)> =
-        files.iter().map(|(path, _)| (temporary_name(path), path)).collect();
-    let result = files.iter().zip(&staged).try_for_each(|((path, bytes), (temp, _))| {
+    stage(files)?.commit()
+}
+
+/// Files written under temporary names, not yet in place: [`commit`](Staged::commit) renames
+/// them into place; dropping them instead deletes them, leaving the destinations as they were.
+#[must_use = "dropping staged files deletes them"]
+pub struct Staged {
+    renames: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Writes and syncs every file under a temporary name beside its destination. On a failure
+/// (full disk, unwritable directory) the files staged so far are deleted.
+pub fn stage(files: &[(PathBuf, Vec<u8>)]) -> Result<Staged, ExportError> {
+    let mut staged = Staged { renames: Vec::with_capacity(files.len()) };
+    for (path, bytes) in files {
+        let temp = temporary_name(path);
+        staged.renames.push((temp.clone(), path.clone()));
         let write = || -> io::Result<()> {
-            let mut file = File::create(temp)?;
+            let mut file = File::create(&temp)?;
             file.write_all(bytes)?;
             file.sync_all()
         };
-        write().map_err(|source| ExportError::Io { path: path.clone(), source })
-    });
-    let result = result.and_then(|()| {
-        staged.iter().try_for_each(|(temp, path)| {
+        write().map_err(|source| ExportError::Io { path: path.clone(), source })?;
+    }
+    Ok(staged)
+}
+
+impl Staged {
+    /// Renames the files into place and syncs their directories, so the new names survive a
+    /// power cut.
+    pub fn commit(mut self) -> Result<(), ExportError> {
+        let mut dirs = Vec::new();
+        // Front to back; on an error, `drop` deletes the temporary files not yet renamed.
+        while let Some((temp, path)) = self.renames.first() {
             fs::rename(temp, path)
-                .map_err(|source| ExportError::Io { path: (*path).clone(), source })
-        })
-    });
-    if result.is_err() {
-        for (temp, _) in &staged {
+                .map_err(|source| ExportError::Io { path: path.clone(), source })?;
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !dirs.contains(&dir.to_path_buf()) {
+                dirs.push(dir.to_path_buf());
+            }
+            self.renames.remove(0);
+        }
+        for dir in dirs {
+            // Not every platform can open a directory to sync it (Windows): best effort.
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (temp, _) in &self.renames {
             let _ = fs::remove_file(temp);
         }
     }
-    result
 }
 
 fn temporary_name(path: &Path) -> PathBuf {

@@ -8,6 +8,8 @@
 //! Without the default `candle` feature only the file formats remain (data, models, export,
 //! inspection, pictures): what the fuzz targets and other tools that never train link.
 
+#[cfg(feature = "candle")]
+pub mod checkpoint;
 pub mod data;
 #[cfg(feature = "candle")]
 pub mod device;
@@ -18,6 +20,8 @@ pub mod history;
 pub mod inspect;
 pub mod model;
 pub mod model_file;
+#[cfg(feature = "candle")]
+pub mod optim;
 pub mod plot;
 pub mod quantize;
 pub mod signing;

@@ -11,6 +11,7 @@ use trainer::digit::Ink;
 use trainer::train::Preset;
 
 mod commands;
+mod interrupt;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -32,7 +33,8 @@ struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 failure (e.g. training diverged), 2 usage error, \
-                          65 invalid input (model, data or picture), 74 I/O error.";
+                          65 invalid input (model, data, picture or key), 74 I/O error (e.g. disk \
+                          full), 130 interrupted (previous files untouched).";
 
 #[derive(Subcommand)]
 enum Command {
@@ -104,6 +106,14 @@ pub struct TrainArgs {
     /// Base learning rate (overrides the preset).
     #[arg(long, value_name = "LR")]
     pub learning_rate: Option<f64>,
+    /// Save a checkpoint (OUT_DIR/checkpoint.safetensors) every N iterations; 0: only when
+    /// interrupted (Ctrl-C).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub checkpoint_every: usize,
+    /// Continue from OUT_DIR/checkpoint.safetensors with its settings, to the same result as
+    /// an uninterrupted run.
+    #[arg(long, conflicts_with_all = ["preset", "seed", "epochs", "batch_size", "learning_rate"])]
+    pub resume: bool,
     /// Signing of the device blobs.
     #[command(flatten)]
     pub signing: SigningArgs,
@@ -274,6 +284,9 @@ impl std::error::Error for InvalidInput {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = interrupt::install() {
+        eprintln!("warning: Ctrl-C will not stop cleanly: {error}");
+    }
     let output = Output { json: cli.json, quiet: cli.quiet, verbose: cli.verbose };
     let result = match &cli.command {
         Command::Train(args) => commands::train::run(args, output),
@@ -305,9 +318,13 @@ fn describe(error: &anyhow::Error) -> String {
     text
 }
 
-/// 74 when an I/O error is the cause, 65 when an input is invalid, else 1.
+/// 130 when interrupted, 74 when an I/O error is the cause, 65 when an input is invalid,
+/// else 1.
 fn exit_code(error: &anyhow::Error) -> u8 {
     use trainer::{data::DataError, digit::DigitError, export::ExportError, model::ModelError};
+    if error.chain().any(|cause| cause.is::<interrupt::Interrupted>()) {
+        return 130;
+    }
     if error.chain().any(|cause| cause.is::<std::io::Error>()) {
         return 74;
     }

@@ -2,16 +2,20 @@
 
 use std::f64::consts::PI;
 
+use std::ops::ControlFlow;
+
 use candle_core::{DType, Device, Module, Tensor, Var};
-use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, SGD};
+use candle_nn::{Linear, Optimizer, ParamsAdamW, SGD};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Checkpoint;
 use crate::data::{CLASSES, Mnist, PIXELS, Split};
 pub use crate::history::LogPoint;
 use crate::model::{FloatModel, ModelError};
+use crate::optim::{AdamW, AdamWState};
 
 /// A named set of hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -62,7 +66,7 @@ pub enum Schedule {
 }
 
 /// Everything that determines a training run (with the data and the device).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// Where the other values came from.
     pub preset: Preset,
@@ -124,9 +128,10 @@ impl Config {
     }
 }
 
-/// What training reports while it runs.
+/// What training reports while it runs. Answering [`ControlFlow::Break`] to any event stops
+/// the run after the current step, with a [`Checkpoint`] to resume from.
 #[derive(Debug, Clone, Copy)]
-pub enum Progress {
+pub enum Event<'a> {
     /// One more iteration done, of `total`.
     Step {
         /// Iterations done.
@@ -136,6 +141,26 @@ pub enum Progress {
     },
     /// A logged point (every `log_every` iterations or epoch).
     Log(LogPoint),
+    /// A checkpoint, every `checkpoint_every` iterations: save it to resume after a crash.
+    Checkpoint(&'a Checkpoint),
+}
+
+/// Where a run starts.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// From the seed in the settings.
+    Fresh(Config),
+    /// Where a checkpoint left off, with its settings.
+    Resume(Box<Checkpoint>),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// All iterations done.
+    Finished(Trained),
+    /// Stopped on request (an event answered [`ControlFlow::Break`]).
+    Stopped(Box<Checkpoint>),
 }
 
 /// The outcome of training.
@@ -164,6 +189,9 @@ pub enum TrainError {
     /// The settings cannot work.
     #[error("invalid settings: {0}")]
     Config(&'static str),
+    /// The checkpoint does not fit the data it is resumed on.
+    #[error("cannot resume: {0}")]
+    Resume(&'static str),
     /// The trained parameters are not a valid model.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -202,27 +230,52 @@ impl DeviceSplit {
     }
 }
 
-/// Trains a 784 -> 10 linear layer with softmax cross-entropy on `data.train`.
+/// Trains a 784 -> 10 linear layer with softmax cross-entropy on `data.train`, from scratch or
+/// from a checkpoint, reporting [`Event`]s (with a checkpoint every `checkpoint_every`
+/// iterations; 0: never).
 pub fn train(
     data: &Mnist,
-    config: &Config,
     device: &Device,
-    on_progress: &mut dyn FnMut(Progress),
-) -> Result<Trained, TrainError> {
+    start: Start,
+    checkpoint_every: usize,
+    on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+) -> Result<Outcome, TrainError> {
+    let config = match &start {
+        Start::Fresh(config) => config,
+        Start::Resume(checkpoint) => &checkpoint.config,
+    };
     if config.batch_size == 0 || config.epochs == 0 || data.train.is_empty() || data.test.is_empty()
     {
         return Err(TrainError::Config("batch size, epochs and both splits must be non-empty"));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    // As PyTorch's nn.Linear: weight and bias uniform in +-1/sqrt(fan_in).
-    let bound = 1.0 / (PIXELS as f32).sqrt();
-    let mut uniform =
-        |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect::<Vec<f32>>();
-    let weight =
-        Var::from_tensor(&Tensor::from_vec(uniform(CLASSES * PIXELS), (CLASSES, PIXELS), device)?)?;
-    let bias = Var::from_tensor(&Tensor::from_vec(uniform(CLASSES), CLASSES, device)?)?;
+    let (weight, bias, state) = match &start {
+        Start::Fresh(_) => {
+            // As PyTorch's nn.Linear: weight and bias uniform in +-1/sqrt(fan_in).
+            let bound = 1.0 / (PIXELS as f32).sqrt();
+            let mut uniform =
+                |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect::<Vec<f32>>();
+            let (weight, bias) = (uniform(CLASSES * PIXELS), uniform(CLASSES));
+            (weight, bias, State::fresh(data, device)?)
+        }
+        Start::Resume(checkpoint) => {
+            if checkpoint.data_sha256 != Checkpoint::digests(&data.digests) {
+                return Err(TrainError::Resume("the checkpoint was made with other data files"));
+            }
+            if checkpoint.order.len() != data.train.len() {
+                return Err(TrainError::Resume(
+                    "the checkpoint's example order does not fit the data",
+                ));
+            }
+            rng.set_word_pos(checkpoint.rng_word_pos);
+            let weight = checkpoint.weight.clone();
+            (weight, checkpoint.bias.clone(), State::resumed(checkpoint, device)?)
+        }
+    };
+    let weight = Var::from_tensor(&Tensor::from_vec(weight, (CLASSES, PIXELS), device)?)?;
+    let bias = Var::from_tensor(&Tensor::from_vec(bias, CLASSES, device)?)?;
     let vars = vec![weight.clone(), bias.clone()];
-    let optimizer = match config.optimizer {
+    let mut optimizer = match config.optimizer {
         OptimizerKind::Sgd => AnyOptimizer::Sgd(SGD::new(vars, config.learning_rate)?),
         OptimizerKind::AdamW => AnyOptimizer::AdamW(AdamW::new(
             vars,
@@ -233,8 +286,14 @@ pub fn train(
             },
         )?),
     };
+    if let (Start::Resume(checkpoint), AnyOptimizer::AdamW(adamw)) = (&start, &mut optimizer) {
+        let moments =
+            checkpoint.optimizer.as_ref().ok_or(TrainError::Resume("AdamW state missing"))?;
+        adamw.restore(moments)?;
+    }
     let model = Linear::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()));
-    run(optimizer, data, config, device, &mut rng, &model, on_progress)
+    let run = Run { config, data, device, model: &model, checkpoint_every };
+    run.run(state, &mut optimizer, &mut rng, on_event)
 }
 
 /// The configured update rule (candle's optimizers are not object safe).
@@ -256,62 +315,160 @@ impl AnyOptimizer {
             }
         }
     }
+
+    fn state(&self) -> candle_core::Result<Option<AdamWState>> {
+        match self {
+            Self::Sgd(_) => Ok(None),
+            Self::AdamW(o) => o.state().map(Some),
+        }
+    }
 }
 
-/// The training loop: shuffled mini-batches, logging, divergence checks.
-fn run(
-    mut optimizer: AnyOptimizer,
-    data: &Mnist,
-    config: &Config,
-    device: &Device,
-    rng: &mut ChaCha8Rng,
-    model: &Linear,
-    on_progress: &mut dyn FnMut(Progress),
-) -> Result<Trained, TrainError> {
-    let started = std::time::Instant::now();
-    let train = DeviceSplit::new(&data.train, device)?;
-    let test = DeviceSplit::new(&data.test, device)?;
-    let n = data.train.len();
-    let steps_per_epoch = n.div_ceil(config.batch_size);
-    let total = steps_per_epoch * config.epochs;
-    let log_every = if config.log_every == 0 { steps_per_epoch } else { config.log_every };
+/// What changes from step to step, besides the parameters and the optimizer.
+struct State {
+    iteration: usize,
+    order: Vec<u32>,
+    /// Summed on the device, read only at log points: no per-step host round trip.
+    loss_sum: Tensor,
+    since_log: usize,
+    history: Vec<LogPoint>,
+    /// Training seconds before this process took over (resumed runs).
+    seconds_before: f64,
+}
 
-    let mut history = Vec::new();
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut iteration = 0;
-    // Summed on the device, read only at log points: no per-step host round trip.
-    let mut loss_sum = Tensor::zeros((), DType::F32, device)?;
-    let mut since_log = 0;
-    for _ in 0..config.epochs {
-        order.shuffle(rng);
-        let epoch_order = Tensor::new(order.as_slice(), device)?;
-        for start in (0..n).step_by(config.batch_size) {
-            let batch = epoch_order.narrow(0, start, config.batch_size.min(n - start))?;
+impl State {
+    fn fresh(data: &Mnist, device: &Device) -> candle_core::Result<Self> {
+        Ok(Self {
+            iteration: 0,
+            order: (0..data.train.len() as u32).collect(),
+            loss_sum: Tensor::zeros((), DType::F32, device)?,
+            since_log: 0,
+            history: Vec::new(),
+            seconds_before: 0.0,
+        })
+    }
+
+    fn resumed(checkpoint: &Checkpoint, device: &Device) -> candle_core::Result<Self> {
+        Ok(Self {
+            iteration: checkpoint.iteration,
+            order: checkpoint.order.clone(),
+            loss_sum: Tensor::new(checkpoint.loss_sum, device)?,
+            since_log: checkpoint.since_log,
+            history: checkpoint.history.clone(),
+            seconds_before: checkpoint.seconds,
+        })
+    }
+}
+
+/// One run's fixed parts.
+struct Run<'a> {
+    config: &'a Config,
+    data: &'a Mnist,
+    device: &'a Device,
+    model: &'a Linear,
+    checkpoint_every: usize,
+}
+
+impl Run<'_> {
+    /// The training loop: shuffled mini-batches, logging, divergence checks, checkpoints.
+    fn run(
+        &self,
+        mut state: State,
+        optimizer: &mut AnyOptimizer,
+        rng: &mut ChaCha8Rng,
+        on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<Outcome, TrainError> {
+        let (config, device, model) = (self.config, self.device, self.model);
+        let started = std::time::Instant::now();
+        let seconds = |state: &State| state.seconds_before + started.elapsed().as_secs_f64();
+        let train = DeviceSplit::new(&self.data.train, device)?;
+        let test = DeviceSplit::new(&self.data.test, device)?;
+        let n = self.data.train.len();
+        let steps_per_epoch = n.div_ceil(config.batch_size);
+        let total = steps_per_epoch * config.epochs;
+        let log_every = if config.log_every == 0 { steps_per_epoch } else { config.log_every };
+
+        let mut epoch_order = None;
+        while state.iteration < total {
+            let step_in_epoch = state.iteration % steps_per_epoch;
+            if step_in_epoch == 0 {
+                state.order.shuffle(rng);
+                epoch_order = None;
+            }
+            let order = match epoch_order {
+                Some(ref order) => order,
+                None => epoch_order.insert(Tensor::new(state.order.as_slice(), device)?),
+            };
+            let start = step_in_epoch * config.batch_size;
+            let batch = order.narrow(0, start, config.batch_size.min(n - start))?;
             let images = train.images.index_select(&batch, 0)?;
             let labels = train.labels.index_select(&batch, 0)?;
             let loss = candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels)?;
-            optimizer.step(&loss, config.learning_rate_at(iteration, total))?;
-            loss_sum = (loss_sum + loss.detach())?;
-            iteration += 1;
-            since_log += 1;
-            on_progress(Progress::Step { done: iteration, total });
+            optimizer.step(&loss, config.learning_rate_at(state.iteration, total))?;
+            state.loss_sum = (&state.loss_sum + loss.detach())?;
+            state.iteration += 1;
+            state.since_log += 1;
+            let iteration = state.iteration;
+            let mut flow = on_event(Event::Step { done: iteration, total });
             if iteration % log_every == 0 || iteration == total {
                 let loss = loss.to_scalar::<f32>()?;
-                let mean_loss = loss_sum.to_scalar::<f32>()? / since_log as f32;
+                let mean_loss = state.loss_sum.to_scalar::<f32>()? / state.since_log as f32;
                 if [loss, mean_loss].iter().any(|l| l.is_nan() || *l > DIVERGED_LOSS) {
                     return Err(TrainError::Diverged { iteration, loss });
                 }
-                (loss_sum, since_log) = (loss_sum.zeros_like()?, 0);
+                (state.loss_sum, state.since_log) = (state.loss_sum.zeros_like()?, 0);
                 let test_accuracy = test.accuracy(model)?;
-                let seconds = started.elapsed().as_secs_f64();
-                let point = LogPoint { iteration, loss, mean_loss, test_accuracy, seconds };
-                history.push(point);
-                on_progress(Progress::Log(point));
+                let point = LogPoint {
+                    iteration,
+                    loss,
+                    mean_loss,
+                    test_accuracy,
+                    seconds: seconds(&state),
+                };
+                state.history.push(point);
+                if on_event(Event::Log(point)).is_break() {
+                    flow = ControlFlow::Break(());
+                }
+            }
+            let due = self.checkpoint_every > 0 && iteration % self.checkpoint_every == 0;
+            if iteration < total && (due || flow.is_break()) {
+                let checkpoint = self.checkpoint(&state, optimizer, rng, seconds(&state))?;
+                if flow.is_break() {
+                    return Ok(Outcome::Stopped(Box::new(checkpoint)));
+                }
+                flow = on_event(Event::Checkpoint(&checkpoint));
+                if flow.is_break() {
+                    return Ok(Outcome::Stopped(Box::new(checkpoint)));
+                }
             }
         }
+        let test_accuracy = state.history.last().map_or(0.0, |p| p.test_accuracy);
+        let bias = model.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
+        let model = FloatModel::new(model.weight().flatten_all()?.to_vec1::<f32>()?, bias)?;
+        Ok(Outcome::Finished(Trained { model, history: state.history, test_accuracy }))
     }
-    let test_accuracy = history.last().map_or(0.0, |p| p.test_accuracy);
-    let bias = model.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
-    let model = FloatModel::new(model.weight().flatten_all()?.to_vec1::<f32>()?, bias)?;
-    Ok(Trained { model, history, test_accuracy })
+
+    fn checkpoint(
+        &self,
+        state: &State,
+        optimizer: &AnyOptimizer,
+        rng: &ChaCha8Rng,
+        seconds: f64,
+    ) -> Result<Checkpoint, TrainError> {
+        let bias = self.model.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
+        Ok(Checkpoint {
+            config: self.config.clone(),
+            data_sha256: Checkpoint::digests(&self.data.digests),
+            iteration: state.iteration,
+            weight: self.model.weight().flatten_all()?.to_vec1::<f32>()?,
+            bias,
+            optimizer: optimizer.state()?,
+            order: state.order.clone(),
+            rng_word_pos: rng.get_word_pos(),
+            loss_sum: state.loss_sum.to_scalar::<f32>()?,
+            since_log: state.since_log,
+            history: state.history.clone(),
+            seconds,
+        })
+    }
 }

@@ -29,7 +29,7 @@ pub fn run(args: &ExportArgs, output: Output) -> anyhow::Result<()> {
     .into_iter()
     .chain(signed.into_iter().flatten())
     .collect();
-    export::write_atomically(&files)?;
+    crate::commands::write_files(out, &files)?;
     if !output.quiet {
         println!("Exported {} (float, 784 -> 10) to {}:", args.model.display(), out.display());
         for (path, bytes) in &files {

@@ -35,7 +35,7 @@ pub fn run(args: &PlotArgs, output: Output) -> anyhow::Result<()> {
     if let Some(history) = history.filter(|h| !h.is_empty()) {
         files.push((out.join(TRAINING_PICTURE), plot::training(&history, &title)?));
     }
-    export::write_atomically(&files)?;
+    crate::commands::write_files(out, &files)?;
     if !output.quiet {
         for (path, _) in &files {
             println!("wrote {}", path.display());

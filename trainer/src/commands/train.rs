@@ -1,30 +1,46 @@
 //! `trainer train`: data -> candle -> int8 -> infer-core accuracy -> files.
 
 use std::fs;
+use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use trainer::checkpoint::{CHECKPOINT_FILE, Checkpoint};
 use trainer::data::{self, Mnist};
 use trainer::export::{self, Metadata};
-use trainer::train::{self, Config, LogPoint, Preset, Progress};
+use trainer::train::{self, Config, Event, LogPoint, Outcome, Preset, Start};
 use trainer::{device, eval, plot, quantize};
 
 use crate::commands::sign::Signer;
+use crate::interrupt::{self, Interrupted};
 use crate::{Output, TrainArgs};
 
 pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
     let started = Instant::now();
     let signer = Signer::from_args(&args.signing)?;
     let device = args.device.open()?;
+    let out = &args.out_dir;
+    let checkpoint_path = out.join(CHECKPOINT_FILE);
+    let start = if args.resume {
+        let checkpoint = Checkpoint::read(&checkpoint_path)
+            .context("cannot resume (a checkpoint is saved by --checkpoint-every or Ctrl-C)")?;
+        Start::Resume(Box::new(checkpoint))
+    } else {
+        let mut config = Config::preset(args.preset, args.seed);
+        config.epochs = args.epochs.unwrap_or(config.epochs);
+        config.batch_size = args.batch_size.unwrap_or(config.batch_size);
+        config.learning_rate = args.learning_rate.unwrap_or(config.learning_rate);
+        Start::Fresh(config)
+    };
+    let config = match &start {
+        Start::Fresh(config) => config.clone(),
+        Start::Resume(checkpoint) => checkpoint.config.clone(),
+    };
     let data_dir = args.data_dir.clone().unwrap_or_else(data::bundled_dir);
     let data = Mnist::load(&data_dir)?;
     let loaded_in = started.elapsed();
-
-    let mut config = Config::preset(args.preset, args.seed);
-    config.epochs = args.epochs.unwrap_or(config.epochs);
-    config.batch_size = args.batch_size.unwrap_or(config.batch_size);
-    config.learning_rate = args.learning_rate.unwrap_or(config.learning_rate);
 
     let bar = if output.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     // indicatif drops `println` when stderr is not a terminal; log lines must still reach a pipe.
@@ -37,30 +53,65 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
         ProgressStyle::with_template("{elapsed_precise} [{bar:32}] {pos}/{len} iterations")?
             .progress_chars("=> "),
     );
+    if let Start::Resume(checkpoint) = &start {
+        log(format!(
+            "Resuming at iteration {} ({})",
+            checkpoint.iteration,
+            checkpoint_path.display()
+        ));
+    }
     let steps_per_epoch = data.train.len().div_ceil(config.batch_size.max(1));
-    let trained = train::train(&data, &config, &device, &mut |progress| match progress {
-        Progress::Step { done, total } => {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-        // The tutorial's own log line, so runs can be compared line by line.
-        Progress::Log(p) if config.preset == Preset::Tutorial => log(format!(
-            "Iteration: {}. Loss: {}. Accuracy: {}",
-            p.iteration,
-            f64::from(p.loss),
-            p.test_accuracy
-        )),
-        Progress::Log(p) => {
-            log(format!(
+    let mut save_error = None;
+    let outcome = train::train(&data, &device, start, args.checkpoint_every, &mut |event| {
+        match event {
+            Event::Step { done, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            // The tutorial's own log line, so runs can be compared line by line.
+            Event::Log(p) if config.preset == Preset::Tutorial => log(format!(
+                "Iteration: {}. Loss: {}. Accuracy: {}",
+                p.iteration,
+                f64::from(p.loss),
+                p.test_accuracy
+            )),
+            Event::Log(p) => log(format!(
                 "epoch {:>2}/{}  mean loss {:.4}  test accuracy {:.2}%  ({:.1} s)",
                 p.iteration.div_ceil(steps_per_epoch),
                 config.epochs,
                 p.mean_loss,
                 p.test_accuracy,
                 p.seconds
-            ));
+            )),
+            Event::Checkpoint(checkpoint) => {
+                if let Err(error) = save(checkpoint, &checkpoint_path) {
+                    save_error = Some(error);
+                    return ControlFlow::Break(());
+                }
+            }
         }
+        if interrupt::requested() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     })?;
+    if let Some(error) = save_error {
+        return Err(error);
+    }
+    let trained = match outcome {
+        Outcome::Finished(trained) => trained,
+        Outcome::Stopped(checkpoint) => {
+            bar.finish_and_clear();
+            save(&checkpoint, &checkpoint_path)?;
+            let total = config.epochs * steps_per_epoch;
+            return Err(Interrupted(format!(
+                "stopped at iteration {} of {total}; the files in {} are untouched. Saved {}: \
+                 continue with `trainer train --resume --out-dir {}`",
+                checkpoint.iteration,
+                out.display(),
+                checkpoint_path.display(),
+                out.display()
+            ))
+            .into());
+        }
+    };
     bar.finish_and_clear();
     let trained_in = started.elapsed() - loaded_in;
 
@@ -77,7 +128,6 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
         int8_accuracy.percent(),
         &trained.history,
     )?;
-    let out = &args.out_dir;
     fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let signed = signer.map(|signer| signer.sign(out, &f32_blob, &int8_blob));
@@ -94,7 +144,15 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
     ];
     let files: Vec<_> =
         files.into_iter().chain(signed.into_iter().flatten()).chain(pictures).collect();
-    export::write_atomically(&files)?;
+    crate::commands::write_files(out, &files)?;
+    if let Err(error) = fs::remove_file(&checkpoint_path) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            eprintln!(
+                "warning: cannot remove the finished run's {}: {error}",
+                checkpoint_path.display()
+            );
+        }
+    }
     let total = started.elapsed();
 
     println!(
@@ -122,6 +180,16 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
         println!("  {name:<24}{:>8} bytes", bytes.len());
     }
     Ok(())
+}
+
+/// Writes a checkpoint atomically (creating the output directory).
+fn save(checkpoint: &Checkpoint, path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    }
+    export::write_atomically(&[(path.to_path_buf(), checkpoint.to_safetensors()?)])
+        .context("cannot save the checkpoint")
 }
 
 fn metadata(
