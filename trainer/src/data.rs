@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -218,16 +218,25 @@ fn locate(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
         .ok_or_else(|| DataError::NotFound { dir: dir.into(), file: name })
 }
 
-#[derive(Clone, Copy)]
-enum IdxKind {
+/// Which of the two IDX layouts a file must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdxKind {
+    /// Images: magic `0x803`, dimensions `[count, 28, 28]`.
     Images,
+    /// Labels: magic `0x801`, dimensions `[count]`.
     Labels,
 }
 
-struct Idx {
-    count: usize,
-    data: Vec<u8>,
-    digest: FileDigest,
+/// One IDX file, read and checked against its header.
+#[derive(Debug, Clone)]
+pub struct Idx {
+    /// Examples in the file: the header's first dimension.
+    pub count: usize,
+    /// Everything after the header: `count * PIXELS` pixels or `count` labels (not yet
+    /// checked to be digits: [`Split::load`] does that).
+    pub data: Vec<u8>,
+    /// The file's name and the SHA-256 of its decompressed contents.
+    pub digest: FileDigest,
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -239,12 +248,35 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// file costs nothing.
 fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
     let io_error = |source| DataError::Io { path: path.into(), source };
-    let mut file = BufReader::new(File::open(path).map_err(io_error)?);
-    let file_len = file.get_ref().metadata().map_err(io_error)?.len();
+    let file = File::open(path).map_err(io_error)?;
+    let file_len = file.metadata().map_err(io_error)?.len();
+    parse(path, BufReader::new(file), kind, Some(file_len))
+}
+
+/// Parses an IDX file of unsigned bytes from any reader, gzip-compressed or not (told by its
+/// first bytes), with the checks of reading it from a file; `path` names it in errors and in
+/// the digest.
+///
+/// The size of the input is not known in advance, so the data is read incrementally up to
+/// what the header promises: memory grows with the bytes actually present, never with what
+/// the header claims.
+pub fn parse_idx(path: &Path, reader: impl Read, kind: IdxKind) -> Result<Idx, DataError> {
+    parse(path, BufReader::new(reader), kind, None)
+}
+
+/// [`parse_idx`]; `raw_len`, the input's size when known (a file), rejects an uncompressed
+/// input of the wrong size before reading its data, with its exact size in the error.
+fn parse<'r>(
+    path: &Path,
+    mut input: BufReader<impl Read + 'r>,
+    kind: IdxKind,
+    raw_len: Option<u64>,
+) -> Result<Idx, DataError> {
+    let io_error = |source| DataError::Io { path: path.into(), source };
     let mut first = [0u8; 2];
-    let compressed = peek(&mut file, &mut first).map_err(io_error)? && first == GZIP_MAGIC;
-    let mut reader: Box<dyn Read> =
-        if compressed { Box::new(GzDecoder::new(file)) } else { Box::new(file) };
+    let compressed = peek(&mut input, &mut first).map_err(io_error)? && first == GZIP_MAGIC;
+    let mut reader: Box<dyn Read + 'r> =
+        if compressed { Box::new(GzDecoder::new(input)) } else { Box::new(input) };
 
     let (magic, dims_expected, expected_dims): (u32, usize, &'static str) = match kind {
         IdxKind::Images => (0x0000_0803, 3, "[count, 28, 28]"),
@@ -274,7 +306,7 @@ fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
     let expected = dims.iter().map(|&d| u64::from(d)).product::<u64>();
 
     let header_len = header.len() as u64;
-    if !compressed && file_len != header_len + expected {
+    if let Some(file_len) = raw_len.filter(|&len| !compressed && len != header_len + expected) {
         let found = file_len.saturating_sub(header_len);
         return Err(DataError::Length {
             path: path.into(),
@@ -320,8 +352,7 @@ fn read_header(
 }
 
 /// Fills `buf` from the start of the stream without consuming it; false if the file is shorter.
-fn peek(file: &mut BufReader<File>, buf: &mut [u8]) -> io::Result<bool> {
-    use std::io::BufRead;
+fn peek(file: &mut impl BufRead, buf: &mut [u8]) -> io::Result<bool> {
     let available = file.fill_buf()?;
     let n = buf.len().min(available.len());
     buf[..n].copy_from_slice(&available[..n]);

@@ -1,0 +1,122 @@
+//! What must hold for any bytes given to infer-core as a blob: decoding never panics, and a
+//! model that decodes runs, with the fast kernel equal to the reference bit for bit and
+//! predictions that are a class and a probability distribution.
+//!
+//! Shared, by `#[path]`, by the fuzz target `fuzz/fuzz_targets/blob.rs` and by the replay test
+//! `infer-core/tests/fuzz_replay.rs`, so both run exactly these checks.
+
+use crc::{CRC_32_ISO_HDLC, Crc};
+use infer_core::{Error, MAX_CLASSES, MAX_INPUTS, Model, Scheme, softmax};
+
+/// Checks `data` as it is, and with its last four bytes replaced by the CRC-32 of the rest, so
+/// that mutated blobs get past the checksum and reach the shape and value checks.
+pub fn check(data: &[u8]) {
+    check_bytes(data);
+    if let Some(body) = data.len().checked_sub(4) {
+        let crc = Crc::<u32>::new(&CRC_32_ISO_HDLC).checksum(&data[..body]).to_le_bytes();
+        if data[body..] != crc {
+            let mut fixed = data.to_vec();
+            fixed[body..].copy_from_slice(&crc);
+            check_bytes(&fixed);
+        }
+    }
+}
+
+fn check_bytes(data: &[u8]) {
+    let blob = Model::from_blob(data);
+    let region = Model::from_region(data);
+    match (&blob, &region) {
+        (Ok(blob), Ok(region)) => assert_same(blob, region),
+        // A blob is the region's prefix: they fail alike, or only the blob for what follows.
+        (Err(Error::TrailingBytes), Ok(_)) => {}
+        (Err(blob), Err(region)) => assert_eq!(blob, region),
+        (blob, region) => panic!("from_blob gave {blob:?} but from_region {region:?}"),
+    }
+    if let Err(error) = &region {
+        assert!(!error.to_string().is_empty());
+    }
+    if let Ok(model) = &region {
+        check_model(model, data);
+    }
+    if let Ok(model) = &blob {
+        // Erased flash after the blob: the same model from the region, rejected as a blob.
+        let mut padded = data.to_vec();
+        padded.extend_from_slice(&[0xFF; 8]);
+        assert_same(model, &Model::from_region(&padded).expect("a valid blob in a region"));
+        assert_eq!(Model::from_blob(&padded).err(), Some(Error::TrailingBytes));
+    }
+}
+
+/// Same shape and scheme, same logits on the same image.
+fn assert_same(a: &Model<'_>, b: &Model<'_>) {
+    assert_eq!((a.inputs(), a.classes(), a.scheme()), (b.inputs(), b.classes(), b.scheme()));
+    let image = vec![255; a.inputs()];
+    assert_eq!(bits(&a.logits(&image).unwrap()), bits(&b.logits(&image).unwrap()));
+}
+
+fn check_model(model: &Model<'_>, data: &[u8]) {
+    let (inputs, classes) = (model.inputs(), model.classes());
+    assert!((1..=MAX_INPUTS).contains(&inputs) && (1..=MAX_CLASSES).contains(&classes));
+
+    // Blank, saturated (the extremes of the i32 sums) and the fuzz bytes themselves.
+    let from_data: Vec<u8> = data.iter().rev().copied().cycle().take(inputs).collect();
+    for image in [vec![0; inputs], vec![255; inputs], from_data] {
+        check_image(model, &image);
+    }
+    for wrong in [inputs - 1, inputs + 1] {
+        let error = Error::InputLength { expected: inputs, found: wrong };
+        let image = vec![0; wrong];
+        assert_eq!(model.logits(&image), Err(error));
+        assert_eq!(model.logits_reference(&image), Err(error));
+        assert_eq!(model.classify(&image), Err(error));
+        assert_eq!(model.predict(&image), Err(error));
+    }
+}
+
+fn check_image(model: &Model<'_>, image: &[u8]) {
+    let logits = model.logits(image).expect("an image of the model's size");
+    assert_eq!(logits.len(), model.classes());
+    let reference = model.logits_reference(image).unwrap();
+    assert_eq!(bits(&logits), bits(&reference), "fast kernel differs from the reference");
+
+    let normalized: Vec<f32> = image.iter().map(|&p| infer_core::normalize_pixel(p)).collect();
+    match model.scheme() {
+        Scheme::F32 => {
+            let from_normalized = model.logits_normalized(&normalized).unwrap();
+            assert_eq!(bits(&from_normalized), bits(&logits));
+        }
+        _ => {
+            // Integer sums, finite scales and biases: a logit may overflow, never be NaN.
+            assert!(!logits.iter().any(|l| l.is_nan()), "int8 logits {logits:?}");
+            assert_eq!(model.logits_normalized(&normalized), Err(Error::SchemeMismatch));
+        }
+    }
+
+    let classify = model.classify(image);
+    let predict = model.predict(image);
+    if logits.iter().any(|l| l.is_nan()) {
+        // f32 weights of opposite infinite partial sums: no class is defined.
+        assert_eq!((classify, predict), (Err(Error::InvalidLogits), Err(Error::InvalidLogits)));
+        return;
+    }
+    let prediction = predict.expect("logits without NaN have a prediction");
+    let class = prediction.class;
+    assert_eq!(classify, Ok(class));
+    assert_eq!(softmax::argmax(&logits), Ok(class));
+    assert!(class < model.classes());
+    assert_eq!(bits(&prediction.logits), bits(&logits));
+    // The first of the largest logits.
+    assert!(logits[..class].iter().all(|&l| l < logits[class]));
+    assert!(logits[class..].iter().all(|&l| l <= logits[class]));
+
+    let p = &prediction.probabilities;
+    assert_eq!(p.len(), model.classes());
+    assert!(p.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p)), "{p:?} from {logits:?}");
+    let sum: f32 = p.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-5, "probabilities sum to {sum}: {p:?} from {logits:?}");
+    assert!(p.iter().all(|&q| q <= p[class]), "{p:?} from {logits:?}");
+}
+
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}

@@ -1,0 +1,108 @@
+//! What must hold for any bytes given to the trainer as a model file: a typed error, or a valid
+//! model that survives a safetensors round trip and becomes a device blob that infer-core
+//! accepts.
+//!
+//! Shared, by `#[path]`, by the fuzz target `fuzz/fuzz_targets/safetensors.rs` and by the
+//! replay test `trainer/tests/fuzz_replay.rs`, so both run exactly these checks.
+
+use std::path::Path;
+
+use infer_core::{Model, Scheme};
+use trainer::data::{CLASSES, PIXELS};
+use trainer::export::{self, Metadata};
+use trainer::model::{FloatModel, QuantizedModel};
+use trainer::model_file::ModelFile;
+use trainer::quantize::quantize;
+
+/// Checks `data` through every entry point that reads safetensors, and the blobs made of any
+/// model it holds.
+pub fn check(data: &[u8]) {
+    let path = Path::new("fuzz.safetensors");
+    let metadata = export::metadata(path, data);
+    let tensors = export::tensors(path, data);
+    if let Ok(tensors) = &tensors {
+        assert!(tensors.is_sorted());
+        assert!(metadata.is_ok(), "tensors read but not metadata: {metadata:?}");
+    }
+    let float = export::parse_float(path, data);
+    let int8 = export::parse_int8(path, data);
+    for error in [float.as_ref().err(), int8.as_ref().err(), tensors.as_ref().err()] {
+        assert!(error.is_none_or(|e| e.to_string().starts_with("fuzz.safetensors")));
+    }
+    if let Ok((model, meta)) = &float {
+        assert_eq!(Some(meta), metadata.as_ref().ok());
+        check_float(model, meta);
+    }
+    if let Ok((model, meta)) = &int8 {
+        assert_eq!(Some(meta), metadata.as_ref().ok());
+        check_int8(model, meta);
+    }
+
+    // Told apart by content: what the specific readers give, or an error when both fail.
+    let file = ModelFile::parse(path, data);
+    match &file {
+        Ok(ModelFile::Blob(bytes)) => assert!(bytes == data && bytes.starts_with(b"ICBL")),
+        Ok(ModelFile::Signed(bytes)) => assert!(bytes == data && bytes.starts_with(b"ICSG")),
+        Ok(ModelFile::Float(model, meta)) => {
+            let (m, md) = float.as_ref().expect("parse_float reads what ModelFile reads");
+            assert_eq!((m, md), (model, meta));
+        }
+        Ok(ModelFile::Int8(model, meta)) => {
+            let (m, md) = int8.as_ref().expect("parse_int8 reads what ModelFile reads");
+            assert_eq!((m, md), (model, meta));
+        }
+        Err(error) => {
+            assert!(float.is_err() && int8.is_err(), "ModelFile::parse failed: {error}");
+        }
+    }
+    if let Ok(file) = &file {
+        let blob = file.device_blob();
+        match file {
+            ModelFile::Blob(bytes) => assert_eq!(blob.as_ref(), Ok(bytes)),
+            // The blob inside an envelope, or a typed error; the blob itself may be invalid.
+            ModelFile::Signed(_) => {
+                if let Ok(inner) = &blob {
+                    let _ = Model::from_blob(inner);
+                }
+            }
+            _ => {
+                let blob = blob.expect("a valid model makes a blob");
+                assert!(Model::from_blob(&blob).is_ok());
+            }
+        }
+    }
+}
+
+/// A float model: valid, round-trips through safetensors, and makes an f32 blob and (quantized)
+/// an int8 blob that infer-core accepts.
+fn check_float(model: &FloatModel, meta: &Metadata) {
+    assert_eq!((model.weight().len(), model.bias().len()), (CLASSES * PIXELS, CLASSES));
+    assert!(model.weight().iter().chain(model.bias()).all(|v| v.is_finite()));
+    let bytes = export::float_safetensors(model, meta).expect("a valid model serializes");
+    let (again, meta_again) = export::parse_float(Path::new("again"), &bytes).unwrap();
+    assert_eq!((&again, &meta_again), (model, meta));
+    check_blob(&model.to_blob(), Scheme::F32, model.bias());
+    check_int8(&quantize(model), meta);
+}
+
+/// An int8 model: valid, round-trips through safetensors, makes an int8 blob.
+fn check_int8(model: &QuantizedModel, meta: &Metadata) {
+    assert_eq!(model.weight().len(), CLASSES * PIXELS);
+    assert_eq!((model.scale().len(), model.bias().len()), (CLASSES, CLASSES));
+    assert!(model.scale().iter().all(|s| s.is_finite() && *s >= 0.0));
+    assert!(model.bias().iter().all(|b| b.is_finite()));
+    let bytes = export::int8_safetensors(model, meta).expect("a valid model serializes");
+    let (again, meta_again) = export::parse_int8(Path::new("again"), &bytes).unwrap();
+    assert_eq!((&again, &meta_again), (model, meta));
+    check_blob(&model.to_blob(), Scheme::Int8, model.bias());
+}
+
+/// The blob decodes with the model's shape and scheme, and a blank image gets the biases.
+fn check_blob(blob: &Result<Vec<u8>, infer_core::Error>, scheme: Scheme, bias: &[f32]) {
+    let blob = blob.as_ref().expect("a valid model makes a blob");
+    let model = Model::from_blob(blob).expect("infer-core accepts the trainer's blob");
+    assert_eq!((model.inputs(), model.classes(), model.scheme()), (PIXELS, CLASSES, scheme));
+    let prediction = model.predict(&[0; PIXELS]).expect("finite biases give a prediction");
+    // `==`, not bits: a -0.0 bias plus a +0.0 dot product is +0.0.
+    assert_eq!(prediction.logits.as_slice(), bias);
+}
