@@ -47,6 +47,8 @@ pub enum Error {
     },
     /// Float inputs were given to an int8 model, which takes raw `u8` pixels.
     SchemeMismatch,
+    /// A float input holds a NaN or an infinity.
+    InvalidInput,
     /// Logits are empty or hold a NaN, so no class or probability is defined.
     InvalidLogits,
     /// A plain blob where a [signed envelope](crate::signed) is required.
@@ -124,6 +126,7 @@ impl fmt::Display for Error {
             Error::SchemeMismatch => {
                 f.write_str("an int8 model takes raw u8 pixels, not normalized floats")
             }
+            Error::InvalidInput => f.write_str("input holds a NaN or infinite value"),
             Error::InvalidLogits => f.write_str("logits are empty or hold a NaN"),
             #[cfg(feature = "signed")]
             Error::Unsigned => {

@@ -100,10 +100,13 @@ impl<'a> Model<'a> {
     }
 
     /// The logits for an already normalized input (pixels in `[0, 1]`, as the trainer feeds
-    /// candle). Only for f32 models: an int8 model gives [`Error::SchemeMismatch`].
+    /// candle). Only for f32 models: an int8 model gives [`Error::SchemeMismatch`]. A NaN or
+    /// infinite input value gives [`Error::InvalidInput`]; finite values far outside `[0, 1]`
+    /// may overflow logits to infinity, which [`softmax`](crate::softmax) takes to its limits.
     pub fn logits_normalized(&self, input: &[f32]) -> Result<PerClass, Error> {
         self.check_input_len(input.len())?;
         match &self.weights {
+            Weights::F32(_) if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
             Weights::F32(weights) => {
                 Ok(per_class(self.used(&self.f32_logits(weights, input, |x| x))))
             }
