@@ -410,7 +410,7 @@ impl Run<'_> {
             state.since_log += 1;
             let iteration = state.iteration;
             let mut flow = on_event(Event::Step { done: iteration, total });
-            if iteration % log_every == 0 || iteration == total {
+            if iteration.is_multiple_of(log_every) || iteration == total {
                 let loss = loss.to_scalar::<f32>()?;
                 let mean_loss = state.loss_sum.to_scalar::<f32>()? / state.since_log as f32;
                 if [loss, mean_loss].iter().any(|l| l.is_nan() || *l > DIVERGED_LOSS) {
@@ -430,7 +430,7 @@ impl Run<'_> {
                     flow = ControlFlow::Break(());
                 }
             }
-            let due = self.checkpoint_every > 0 && iteration % self.checkpoint_every == 0;
+            let due = self.checkpoint_every > 0 && iteration.is_multiple_of(self.checkpoint_every);
             if iteration < total && (due || flow.is_break()) {
                 let checkpoint = self.checkpoint(&state, optimizer, rng, seconds(&state))?;
                 if flow.is_break() {

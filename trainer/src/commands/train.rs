@@ -145,13 +145,12 @@ pub fn run(args: &TrainArgs, output: Output) -> anyhow::Result<()> {
     let files: Vec<_> =
         files.into_iter().chain(signed.into_iter().flatten()).chain(pictures).collect();
     crate::commands::write_files(out, &files)?;
-    if let Err(error) = fs::remove_file(&checkpoint_path) {
-        if error.kind() != std::io::ErrorKind::NotFound {
-            eprintln!(
-                "warning: cannot remove the finished run's {}: {error}",
-                checkpoint_path.display()
-            );
-        }
+    match fs::remove_file(&checkpoint_path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => eprintln!(
+            "warning: cannot remove the finished run's {}: {error}",
+            checkpoint_path.display()
+        ),
+        _ => {}
     }
     let total = started.elapsed();
 
