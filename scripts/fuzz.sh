@@ -33,7 +33,8 @@ for target in $(cargo +nightly fuzz list); do
     grep -E '^#[0-9]+[[:space:]]+DONE' "$started.log" || tail -n 3 "$started.log"
     echo "   corpus: $(find "fuzz/corpus/$target" -type f | wc -l) inputs"
   else
-    tail -n 40 "$started.log"
+    grep -E -m 3 'panicked at|==ERROR|ERROR: libFuzzer|SUMMARY' "$started.log" || true
+    grep -E -A 3 '^Failing input:' "$started.log" || tail -n 30 "$started.log"
     failed+=("$target")
   fi
   rm -f "$started.log"

@@ -1,4 +1,4 @@
-//! Fuzz target `blob`: the checks of `checks/blob.rs` (also replayed by `cargo test`).
+//! Fuzz target `blob`: runs `checks/blob.rs`, which `cargo test` also replays.
 #![no_main]
 
 #[path = "../checks/blob.rs"]

@@ -1,4 +1,4 @@
-//! Fuzz target `idx`: the checks of `checks/idx.rs` (also replayed by `cargo test`).
+//! Fuzz target `idx`: runs `checks/idx.rs`, which `cargo test` also replays.
 #![no_main]
 
 #[path = "../checks/idx.rs"]

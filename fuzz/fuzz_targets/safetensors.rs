@@ -1,4 +1,4 @@
-//! Fuzz target `safetensors`: the checks of `checks/safetensors.rs` (also replayed by `cargo test`).
+//! Fuzz target `safetensors`: runs `checks/safetensors.rs`, which `cargo test` also replays.
 #![no_main]
 
 #[path = "../checks/safetensors.rs"]
