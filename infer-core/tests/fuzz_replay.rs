@@ -1,24 +1,47 @@
-//! Replays the blob fuzz target's seeds and regressions (`fuzz/seeds/blob`,
-//! `fuzz/regressions/blob`) through the fuzz target's own checks, `fuzz/checks/blob.rs`.
+//! Replays the blob and signed fuzz targets' seeds and regressions (`fuzz/seeds/<target>`,
+//! `fuzz/regressions/<target>`) through the fuzz targets' own checks, `fuzz/checks/*.rs`.
 
 #[path = "../../fuzz/checks/blob.rs"]
 mod blob;
+#[path = "../../fuzz/checks/signed.rs"]
+mod signed;
 
 use std::fs;
 use std::path::Path;
 
-#[test]
-fn blob_seeds_and_regressions_pass_the_fuzz_checks() {
+/// Runs `check` on every committed input of fuzz target `target`; returns how many there were.
+fn replay(target: &str, check: fn(&[u8])) -> usize {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut replayed = 0;
-    for dir in ["seeds", "regressions"].map(|d| fuzz.join(d).join("blob")) {
+    for dir in ["seeds", "regressions"].map(|d| fuzz.join(d).join(target)) {
         let mut files: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
         for file in files.iter().filter(|f| f.extension().is_none_or(|e| e != "md")) {
             eprintln!("replaying {}", file.display());
-            blob::check(&fs::read(file).unwrap());
+            check(&fs::read(file).unwrap());
             replayed += 1;
         }
     }
-    assert!(replayed >= 5, "the seeds are missing");
+    replayed
+}
+
+#[test]
+fn blob_seeds_and_regressions_pass_the_fuzz_checks() {
+    assert!(replay("blob", blob::check) >= 5, "the seeds are missing");
+}
+
+#[test]
+fn signed_seeds_and_regressions_pass_the_fuzz_checks() {
+    assert!(replay("signed", signed::check) >= 4, "the seeds are missing");
+}
+
+#[test]
+fn the_signed_seeds_verify_so_the_fuzzer_starts_from_valid_envelopes() {
+    let key = ed25519_dalek::SigningKey::from_bytes(&signed::KEY_SEED).verifying_key().to_bytes();
+    let seed = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/signed/model.int8.signed"),
+    )
+    .unwrap();
+    let verified = infer_core::signed::open(&seed, &key, 7).unwrap();
+    assert!(infer_core::Model::from_blob(verified.blob).is_ok());
 }
