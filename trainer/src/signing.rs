@@ -59,14 +59,17 @@ pub fn public_key_path(path: &Path) -> PathBuf {
     path.with_extension("pub.pem")
 }
 
-/// Writes the private key to `path` (owner-only permissions) and the public key next to it
-/// ([`public_key_path`]). Refuses to overwrite either.
+/// Writes the private key to `path` (owner-only permissions, creating its directory) and the
+/// public key next to it ([`public_key_path`]). Refuses to overwrite either.
 pub fn write_key_pair(key: &SigningKey, path: &Path) -> Result<PathBuf, KeyError> {
     let public_path = public_key_path(path);
     for existing in [path, &public_path] {
         if existing.exists() {
             return Err(KeyError::Exists { path: existing.to_path_buf() });
         }
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|source| KeyError::Io { path: dir.into(), source })?;
     }
     let private_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| encoding(path, "private", e))?;
     let public_pem = key
@@ -123,10 +126,10 @@ mod tests {
     #[test]
     fn key_pair_round_trips_and_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.pem");
+        let path = dir.path().join("keys/k.pem");
         let key = generate().unwrap();
         let public_path = write_key_pair(&key, &path).unwrap();
-        assert_eq!(public_path, dir.path().join("k.pub.pem"));
+        assert_eq!(public_path, dir.path().join("keys/k.pub.pem"));
         assert_eq!(read_signing_key(&path).unwrap().to_bytes(), key.to_bytes());
         assert_eq!(read_public_key(&public_path).unwrap(), key.verifying_key());
         #[cfg(unix)]

@@ -3,6 +3,8 @@
 
 #[path = "../../fuzz/checks/idx.rs"]
 mod idx;
+#[path = "../../fuzz/checks/replay.rs"]
+mod replay;
 #[path = "../../fuzz/checks/safetensors.rs"]
 mod safetensors;
 
@@ -10,23 +12,9 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
 
-use trainer::data::{DataError, IdxKind, parse_idx};
+use replay::replay;
 
-/// Runs `check` on every file of the target's seeds and regressions; returns how many.
-fn replay(target: &str, check: fn(&[u8])) -> usize {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut replayed = 0;
-    for dir in ["seeds", "regressions"].map(|d| fuzz.join(d).join(target)) {
-        let mut files: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        for file in files.iter().filter(|f| f.extension().is_none_or(|e| e != "md")) {
-            eprintln!("replaying {}", file.display());
-            check(&fs::read(file).unwrap());
-            replayed += 1;
-        }
-    }
-    replayed
-}
+use trainer::data::{DataError, IdxKind, parse_idx};
 
 #[test]
 fn idx_seeds_and_regressions_pass_the_fuzz_checks() {

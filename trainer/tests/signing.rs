@@ -16,6 +16,20 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `trainer export` of the committed model into `out`, signed with `key` at `counter`.
+fn export_signed(out: &Path, key: &Path, counter: &str) -> Output {
+    trainer(&[
+        "export",
+        MODEL,
+        "--out-dir",
+        path(out),
+        "--signing-key",
+        path(key),
+        "--counter",
+        counter,
+    ])
+}
+
 const MODEL: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware-example/model/model.safetensors");
 
@@ -29,16 +43,7 @@ fn keygen_export_signed_inspect_verified() {
     let public_key = dir.path().join("release.pub.pem");
 
     let out = dir.path().join("out");
-    let export = trainer(&[
-        "export",
-        MODEL,
-        "--out-dir",
-        path(&out),
-        "--signing-key",
-        path(&key),
-        "--counter",
-        "9",
-    ]);
+    let export = export_signed(&out, &key, "9");
     assert!(export.status.success(), "{}", stderr(&export));
     let plain = std::fs::read(out.join("model.int8.postcard")).unwrap();
     let signed = std::fs::read(out.join("model.int8.signed")).unwrap();
@@ -81,16 +86,7 @@ fn another_key_or_a_flipped_bit_fails_inspection_with_exit_65() {
         assert!(trainer(&["keygen", "--out", path(k), "-q"]).status.success());
     }
     let out = dir.path().join("out");
-    let export = trainer(&[
-        "export",
-        MODEL,
-        "--out-dir",
-        path(&out),
-        "--signing-key",
-        path(&key),
-        "--counter",
-        "1",
-    ]);
+    let export = export_signed(&out, &key, "1");
     assert!(export.status.success(), "{}", stderr(&export));
     let signed = out.join("model.int8.signed");
 
