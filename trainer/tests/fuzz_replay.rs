@@ -8,7 +8,6 @@ mod replay;
 #[path = "../../fuzz/checks/safetensors.rs"]
 mod safetensors;
 
-use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
 
