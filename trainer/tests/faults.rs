@@ -205,3 +205,27 @@ fn a_read_only_output_directory_fails_with_74_and_changes_nothing() {
     assert!(stderr(&output).contains("Read-only file system"), "{}", stderr(&output));
     assert!(stdout.ends_with("previous\nmodel.safetensors\n"), "{stdout}");
 }
+
+#[test]
+fn ctrl_c_during_export_writes_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let before = previous_artifacts(&out);
+    // The model comes through a FIFO, so the export is surely under way when Ctrl-C comes: it
+    // waits for the model's bytes, gets the signal, then finishes its work but writes nothing.
+    let fifo = dir.path().join("model.safetensors");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let child = trainer()
+        .args(["export", fifo.to_str().unwrap(), "--out-dir", out.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    std::fs::write(&fifo, std::fs::read(out.join("model.safetensors")).unwrap()).unwrap();
+    let stopped = child.wait_with_output().unwrap();
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+    assert!(stderr(&stopped).contains("nothing written"), "{}", stderr(&stopped));
+    assert_eq!(contents(&out), before, "previous files changed or temporary files left");
+}
