@@ -268,8 +268,8 @@ pub fn train(
                 ));
             }
             rng.set_word_pos(checkpoint.rng_word_pos);
-            let weight = checkpoint.weight.clone();
-            (weight, checkpoint.bias.clone(), State::resumed(checkpoint, device)?)
+            let state = State::resumed(checkpoint, device)?;
+            (checkpoint.weight.clone(), checkpoint.bias.clone(), state)
         }
     };
     let weight = Var::from_tensor(&Tensor::from_vec(weight, (CLASSES, PIXELS), device)?)?;
