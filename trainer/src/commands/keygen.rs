@@ -21,9 +21,11 @@ pub fn run(args: &KeygenArgs, output: Output) -> anyhow::Result<()> {
         println!("  and {} (public, for firmware)", public_path.display());
         println!("Public key: {public_hex}");
         println!("Sign:     trainer train --signing-key {} --counter 1", args.out.display());
+        // build.rs runs in firmware-example/: give it a path that works from there.
+        let absolute = std::fs::canonicalize(&public_path).unwrap_or(public_path);
         println!(
-            "Firmware: FIRMWARE_PUBLIC_KEY={} cargo run --release --features signed",
-            public_path.display()
+            "Firmware: cd firmware-example && FIRMWARE_PUBLIC_KEY={} cargo run --release --features signed",
+            absolute.display()
         );
     }
     Ok(())
