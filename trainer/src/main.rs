@@ -42,7 +42,7 @@ enum Command {
     #[command(after_help = "Examples:\n  trainer train\n  trainer train --preset tutorial\n  \
                             trainer train --data-dir ~/data --device cuda --out-dir runs/a\n\n\
                             candle sizes its CPU thread pool from RAYON_NUM_THREADS; this model's \
-                            operations are small, and RAYON_NUM_THREADS=1 was 1.8x faster on 2 cores.")]
+                            operations are small, and RAYON_NUM_THREADS=1 was 1.7x faster on 2 cores.")]
     Train(TrainArgs),
     /// Accuracy, per-class accuracy and confusion matrix of a model file, run by infer-core.
     #[command(
