@@ -10,7 +10,7 @@ use std::path::Path;
 
 use safetensors::Dtype;
 
-use crate::data::{CLASSES, FileDigest, PIXELS};
+use crate::data::{CLASSES, PIXELS};
 use crate::export::{self, ExportError, Metadata};
 use crate::history::LogPoint;
 use crate::model::{BIAS, WEIGHT};
@@ -62,11 +62,6 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Digests of `digests` as a checkpoint records them.
-    pub fn digests(digests: &[FileDigest]) -> BTreeMap<String, String> {
-        digests.iter().map(|d| (d.name.clone(), d.sha256.clone())).collect()
-    }
-
     /// The checkpoint as a safetensors file.
     pub fn to_safetensors(&self) -> Result<Vec<u8>, ExportError> {
         let metadata = Metadata::from([

@@ -191,6 +191,11 @@ impl Mnist {
         Ok(Mnist { train, test, digests: [a, b, c, d] })
     }
 
+    /// The SHA-256 of each file by name, as the model metadata and checkpoints record them.
+    pub fn sha256_by_name(&self) -> std::collections::BTreeMap<String, String> {
+        self.digests.iter().map(|d| (d.name.clone(), d.sha256.clone())).collect()
+    }
+
     /// Whether these are the canonical MNIST files, byte for byte.
     pub fn is_canonical(&self) -> bool {
         self.digests.iter().zip(CANONICAL).all(|(d, c)| d.sha256 == c)

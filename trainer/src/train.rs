@@ -259,7 +259,7 @@ pub fn train(
             (weight, bias, State::fresh(data, device)?)
         }
         Start::Resume(checkpoint) => {
-            if checkpoint.data_sha256 != Checkpoint::digests(&data.digests) {
+            if checkpoint.data_sha256 != data.sha256_by_name() {
                 return Err(TrainError::Resume("the checkpoint was made with other data files"));
             }
             if checkpoint.order.len() != data.train.len() {
@@ -443,9 +443,16 @@ impl Run<'_> {
             }
         }
         let test_accuracy = state.history.last().map_or(0.0, |p| p.test_accuracy);
-        let bias = model.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
-        let model = FloatModel::new(model.weight().flatten_all()?.to_vec1::<f32>()?, bias)?;
+        let (weight, bias) = self.parameters()?;
+        let model = FloatModel::new(weight, bias)?;
         Ok(Outcome::Finished(Trained { model, history: state.history, test_accuracy }))
+    }
+
+    /// The weight (flattened) and bias, copied to the host.
+    fn parameters(&self) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+        let weight = self.model.weight().flatten_all()?.to_vec1::<f32>()?;
+        let bias = self.model.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
+        Ok((weight, bias))
     }
 
     fn checkpoint(
@@ -455,12 +462,12 @@ impl Run<'_> {
         rng: &ChaCha8Rng,
         seconds: f64,
     ) -> Result<Checkpoint, TrainError> {
-        let bias = self.model.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
+        let (weight, bias) = self.parameters()?;
         Ok(Checkpoint {
             config: self.config.clone(),
-            data_sha256: Checkpoint::digests(&self.data.digests),
+            data_sha256: self.data.sha256_by_name(),
             iteration: state.iteration,
-            weight: self.model.weight().flatten_all()?.to_vec1::<f32>()?,
+            weight,
             bias,
             optimizer: optimizer.state()?,
             order: state.order.clone(),

@@ -199,8 +199,6 @@ fn metadata(
     int8_accuracy: f64,
     history: &[LogPoint],
 ) -> anyhow::Result<Metadata> {
-    let digests: serde_json::Map<String, serde_json::Value> =
-        data.digests.iter().map(|d| (d.name.clone(), d.sha256.clone().into())).collect();
     Ok(Metadata::from([
         ("format".into(), "mnist-logistic-regression".into()),
         ("format_version".into(), export::FORMAT_VERSION.into()),
@@ -209,7 +207,7 @@ fn metadata(
         ("int8_test_accuracy".into(), format!("{int8_accuracy:.2}")),
         ("training".into(), serde_json::to_string(config)?),
         ("device".into(), device::describe(device)),
-        ("data_sha256".into(), serde_json::to_string(&digests)?),
+        ("data_sha256".into(), serde_json::to_string(&data.sha256_by_name())?),
         ("history".into(), serde_json::to_string(history)?),
     ]))
 }
