@@ -10,7 +10,7 @@ use panic_semihosting as _;
 /// Weights exported by `trainer train`, kept word-aligned in flash.
 #[repr(C, align(4))]
 struct Aligned<T: ?Sized>(T);
-static BLOB: &Aligned<[u8]> = &Aligned(*include_bytes!("../model/model.int8.postcard"));
+static BLOB: &Aligned<[u8]> = &Aligned(*include_bytes!("../../tests/fixtures/model.int8.postcard"));
 
 #[entry]
 fn main() -> ! {

@@ -2,9 +2,9 @@
 
 use infer_core::{Error, Model};
 
-/// A blob exported by the trainer and committed (`model/`), regenerated with
-/// `cargo run --release -p trainer -- train --out-dir firmware-example/model`.
-static COMPILED_IN: &Aligned<[u8]> = &Aligned(*include_bytes!("../model/model.int8.postcard"));
+/// The project's reference model (`tests/fixtures/`, see its README), as the trainer exports it.
+static COMPILED_IN: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../tests/fixtures/model.int8.postcard"));
 
 /// Word alignment for the embedded blob, so weights can be read with aligned loads.
 #[repr(C, align(4))]

@@ -183,7 +183,7 @@ fn compiled_in_blob_runs_bit_exact_with_the_host() {
         "{}",
         run.output
     );
-    let blob = std::fs::read(firmware_dir().join("model/model.int8.postcard")).unwrap();
+    let blob = std::fs::read(firmware_dir().join("../tests/fixtures/model.int8.postcard")).unwrap();
     assert_bit_exact(&run, &blob);
     assert!(run.output.contains("instructions per inference: "), "{}", run.output);
     assert!(run.output.contains("stack high-water per inference: "), "{}", run.output);
@@ -214,7 +214,7 @@ fn a_damaged_flashed_blob_is_refused_and_the_compiled_in_one_used() {
     );
     assert_bit_exact(
         &run,
-        &std::fs::read(firmware_dir().join("model/model.int8.postcard")).unwrap(),
+        &std::fs::read(firmware_dir().join("../tests/fixtures/model.int8.postcard")).unwrap(),
     );
 
     let run = run_firmware(elf, Some(b"ICBL\x07 a blob from the future"));
@@ -256,7 +256,7 @@ fn signed_firmware_refuses_unsigned_forged_tampered_and_rolled_back_blobs() {
             "rollback refused: security counter 4 is below 5",
         ),
     ];
-    let compiled_in = std::fs::read(firmware_dir().join("model/model.int8.postcard")).unwrap();
+    let compiled_in = std::fs::read(firmware_dir().join("../tests/fixtures/model.int8.postcard")).unwrap();
     for (flashed, reason) in cases {
         let run = run_firmware(elf, Some(&flashed));
         let expected = format!("weights: compiled-in (WEIGHTS region rejected: {reason}");

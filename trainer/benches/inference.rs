@@ -18,7 +18,7 @@ fn inference(c: &mut Criterion) {
     let mnist = Mnist::load(&bundled_dir()).expect("bundled MNIST");
     let test = &mnist.test;
     let model_file =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example/model/model.safetensors");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model.safetensors");
     let (float, _) = read_float(&model_file).expect("the committed trained model");
     let int8_blob = quantize(&float).to_blob().unwrap();
     let f32_blob = float.to_blob().unwrap();

@@ -19,7 +19,7 @@ fn stderr(output: &Output) -> String {
 
 /// The committed seed-0 model files, as "previous artifacts".
 fn previous_artifacts(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example/model");
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     std::fs::create_dir_all(dir).unwrap();
     for entry in std::fs::read_dir(committed).unwrap() {
         let path = entry.unwrap().path();
@@ -171,7 +171,7 @@ fn in_mount_namespace(script: &str, dir: &Path) -> Option<Output> {
 #[test]
 fn a_full_disk_fails_with_74_and_keeps_the_previous_files() {
     let dir = tempfile::tempdir().unwrap();
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example/model");
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     // 160 KiB: room for the previous files (82 KB), not for a new set beside them (236 KB).
     let script = format!(
         "mount -t tmpfs -o size=160k none \"$1\" && cp {}/* \"$1\"/ && sha256sum \"$1\"/* > \"$1.before\" \

@@ -31,7 +31,7 @@ fn export_signed(out: &Path, key: &Path, counter: &str) -> Output {
 }
 
 const MODEL: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware-example/model/model.safetensors");
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/model.safetensors");
 
 #[test]
 fn keygen_export_signed_inspect_verified() {
