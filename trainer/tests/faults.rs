@@ -7,6 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+#[path = "../../tests/support/skip.rs"]
+mod skip;
+
 fn trainer() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_trainer"));
     command.env("RAYON_NUM_THREADS", "1");
@@ -142,26 +145,27 @@ fn missing_data_and_an_unusable_output_directory_are_clear_errors() {
 }
 
 /// Runs `script` (sh, with $1 = a fresh directory and $2 = the trainer) in a private mount
-/// namespace, where it may mount a tmpfs. `None` where that is not permitted (not root).
+/// namespace, where it may mount a tmpfs: as root, or else in a user namespace where the kernel
+/// allows them. `None` (the test is skipped, see [`skip`]) where neither can mount.
 fn in_mount_namespace(script: &str, dir: &Path) -> Option<Output> {
-    let probe = Command::new("unshare").args(["-m", "true"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "SKIPPED: `unshare -m` is not permitted here (needs root); the disk-full test needs a tmpfs"
+    std::fs::create_dir_all(dir).unwrap();
+    let dir = dir.to_str().unwrap();
+    let can_mount = |unshare: &[&str]| {
+        let probe = "mount -t tmpfs -o size=4k none \"$1\"";
+        let run =
+            Command::new("unshare").args(unshare).args(["sh", "-c", probe, "sh", dir]).output();
+        run.is_ok_and(|o| o.status.success())
+    };
+    let Some(unshare) = [&["-m"][..], &["-U", "-r", "-m"]].into_iter().find(|u| can_mount(u))
+    else {
+        skip::skip(
+            "cannot mount a tmpfs (needs root or user namespaces): disk-full and read-only tests",
         );
         return None;
-    }
-    std::fs::create_dir_all(dir).unwrap();
+    };
     let output = Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            dir.to_str().unwrap(),
-            env!("CARGO_BIN_EXE_trainer"),
-        ])
+        .args(unshare)
+        .args(["sh", "-c", script, "sh", dir, env!("CARGO_BIN_EXE_trainer")])
         .env("RAYON_NUM_THREADS", "1")
         .output()
         .unwrap();
