@@ -37,7 +37,7 @@ grep -ohE 'pub unsafe fn cu[A-Za-z0-9_]+' "$cudarc/src/driver/sys/mod.rs" | awk 
   sed 's/.*/int &(void) { return 34; } \/\/ CUDA_ERROR_STUB_LIBRARY/' > "$stubs/libcuda.c"
 gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$stubs/libcuda.so" "$stubs/libcuda.c"
 
-echo "== cargo build --release -p trainer --features cuda (sm_$CUDA_COMPUTE_CAP; about 30 minutes on 2 cores)"
+echo "== cargo build --release -p trainer --features cuda (sm_$CUDA_COMPUTE_CAP; build time: BENCHMARKS.md)"
 RUSTFLAGS="-L native=$stubs -L native=$cuda/lib" cargo build --release -p trainer --features cuda
 strip -o "$CARGO_TARGET_DIR/trainer-cuda" "$CARGO_TARGET_DIR/release/trainer"
 ls -l "$CARGO_TARGET_DIR/trainer-cuda"
