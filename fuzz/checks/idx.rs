@@ -14,6 +14,7 @@ use std::path::Path;
 
 use flate2::{Compression, read::GzDecoder, write::GzEncoder};
 use sha2::{Digest, Sha256};
+use trainer::bytes::hex;
 use trainer::data::{DataError, Idx, IdxKind, PIXELS, parse_idx};
 
 /// The most memory the reader may hold at once for `content` bytes of (decompressed) input:
@@ -93,10 +94,6 @@ fn decompressed(data: &[u8]) -> Vec<u8> {
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
     encoder.write_all(data).and_then(|()| encoder.finish()).expect("compressing to memory")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs `f` and returns its result and the most memory it held at once on this thread, in

@@ -9,23 +9,23 @@ use std::path::Path;
 
 use infer_core::{Model, Scheme};
 use trainer::data::{CLASSES, PIXELS};
-use trainer::export::{self, Metadata};
 use trainer::model::{FloatModel, QuantizedModel};
 use trainer::model_file::ModelFile;
 use trainer::quantize::quantize;
+use trainer::safetensors_file::{self as file, Metadata};
 
 /// Checks `data` through every entry point that reads safetensors, and the blobs made of any
 /// model it holds.
 pub fn check(data: &[u8]) {
     let path = Path::new("fuzz.safetensors");
-    let metadata = export::metadata(path, data);
-    let tensors = export::tensors(path, data);
+    let metadata = file::metadata(path, data);
+    let tensors = file::tensors(path, data);
     if let Ok(tensors) = &tensors {
         assert!(tensors.is_sorted());
         assert!(metadata.is_ok(), "tensors read but not metadata: {metadata:?}");
     }
-    let float = export::parse_float(path, data);
-    let int8 = export::parse_int8(path, data);
+    let float = file::parse_float(path, data);
+    let int8 = file::parse_int8(path, data);
     for error in [float.as_ref().err(), int8.as_ref().err(), tensors.as_ref().err()] {
         assert!(error.is_none_or(|e| e.to_string().starts_with("fuzz.safetensors")));
     }
@@ -78,8 +78,8 @@ pub fn check(data: &[u8]) {
 fn check_float(model: &FloatModel, meta: &Metadata) {
     assert_eq!((model.weight().len(), model.bias().len()), (CLASSES * PIXELS, CLASSES));
     assert!(model.weight().iter().chain(model.bias()).all(|v| v.is_finite()));
-    let bytes = export::float_safetensors(model, meta).expect("a valid model serializes");
-    let (again, meta_again) = export::parse_float(Path::new("again"), &bytes).unwrap();
+    let bytes = file::float_safetensors(model, meta).expect("a valid model serializes");
+    let (again, meta_again) = file::parse_float(Path::new("again"), &bytes).unwrap();
     assert_eq!((&again, &meta_again), (model, meta));
     check_blob(&model.to_blob(), Scheme::F32, model.bias());
     check_int8(&quantize(model), meta);
@@ -91,8 +91,8 @@ fn check_int8(model: &QuantizedModel, meta: &Metadata) {
     assert_eq!((model.scale().len(), model.bias().len()), (CLASSES, CLASSES));
     assert!(model.scale().iter().all(|s| s.is_finite() && *s >= 0.0));
     assert!(model.bias().iter().all(|b| b.is_finite()));
-    let bytes = export::int8_safetensors(model, meta).expect("a valid model serializes");
-    let (again, meta_again) = export::parse_int8(Path::new("again"), &bytes).unwrap();
+    let bytes = file::int8_safetensors(model, meta).expect("a valid model serializes");
+    let (again, meta_again) = file::parse_int8(Path::new("again"), &bytes).unwrap();
     assert_eq!((&again, &meta_again), (model, meta));
     check_blob(&model.to_blob(), Scheme::Int8, model.bias());
 }

@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 
 use candle_core::Device;
 use trainer::data::{Mnist, bundled_dir};
-use trainer::train::{Config, Outcome, Preset, Start, Trained, train};
+use trainer::settings::{Config, Preset};
+use trainer::train::{Outcome, Start, Trained, train};
 
 /// The bundled MNIST.
 pub fn mnist() -> &'static Mnist {

@@ -87,19 +87,20 @@ fn safetensors_files_of_a_real_run_give_back_the_same_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let trained = short_run();
     let int8 = quantize(&trained.model);
-    let metadata = trainer::export::Metadata::from([("format_version".into(), "1".into())]);
+    let metadata =
+        trainer::safetensors_file::Metadata::from([("format_version".into(), "1".into())]);
     let (float_path, int8_path) =
         (dir.path().join("f.safetensors"), dir.path().join("q.safetensors"));
-    trainer::export::write_atomically(&[
+    trainer::atomic_write::write_atomically(&[
         (
             float_path.clone(),
-            trainer::export::float_safetensors(&trained.model, &metadata).unwrap(),
+            trainer::safetensors_file::float_safetensors(&trained.model, &metadata).unwrap(),
         ),
-        (int8_path.clone(), trainer::export::int8_safetensors(&int8, &metadata).unwrap()),
+        (int8_path.clone(), trainer::safetensors_file::int8_safetensors(&int8, &metadata).unwrap()),
     ])
     .unwrap();
-    let (float_back, _) = trainer::export::read_float(&float_path).unwrap();
-    let (int8_back, metadata_back) = trainer::export::read_int8(&int8_path).unwrap();
+    let (float_back, _) = trainer::safetensors_file::read_float(&float_path).unwrap();
+    let (int8_back, metadata_back) = trainer::safetensors_file::read_int8(&int8_path).unwrap();
     assert_eq!(float_back.to_blob().unwrap(), trained.model.to_blob().unwrap());
     assert_eq!(int8_back.to_blob().unwrap(), int8.to_blob().unwrap());
     assert_eq!(quantize(&float_back), int8);

@@ -11,8 +11,8 @@ use candle_nn::Linear;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infer_core::Model;
 use trainer::data::{Mnist, PIXELS, bundled_dir};
-use trainer::export::read_float;
 use trainer::quantize::quantize;
+use trainer::safetensors_file::read_float;
 
 fn inference(c: &mut Criterion) {
     let mnist = Mnist::load(&bundled_dir()).expect("bundled MNIST");

@@ -10,15 +10,13 @@ use std::path::Path;
 
 use safetensors::Dtype;
 
+use crate::bytes::{f32s_from_le, f32s_to_le, u32s_from_le, u32s_to_le};
 use crate::data::{CLASSES, PIXELS};
-use crate::export::{self, ExportError, Metadata};
 use crate::history::LogPoint;
 use crate::model::{BIAS, WEIGHT};
 use crate::optim::AdamWState;
-use crate::train::Config;
-
-/// The file name `train` saves checkpoints under, in its output directory.
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+use crate::safetensors_file::{self as file, FileError, Metadata};
+use crate::settings::{Config, OptimizerKind};
 /// The value of the `format` metadata key.
 const FORMAT: &str = "mnist-logistic-regression-checkpoint";
 /// Version of this layout.
@@ -63,7 +61,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The checkpoint as a safetensors file.
-    pub fn to_safetensors(&self) -> Result<Vec<u8>, ExportError> {
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, FileError> {
         let metadata = Metadata::from([
             ("format".into(), FORMAT.into()),
             ("checkpoint_version".into(), VERSION.into()),
@@ -77,13 +75,13 @@ impl Checkpoint {
             ("seconds".into(), self.seconds.to_string()),
             ("adamw_step".into(), self.optimizer.as_ref().map_or(0, |o| o.step).to_string()),
         ]);
-        let (weight, bias) = (export::f32_bytes(&self.weight), export::f32_bytes(&self.bias));
-        let order: Vec<u8> = self.order.iter().flat_map(|i| i.to_le_bytes()).collect();
+        let (weight, bias) = (f32s_to_le(&self.weight), f32s_to_le(&self.bias));
+        let order = u32s_to_le(&self.order);
         let moments: Vec<Vec<u8>> = self
             .optimizer
             .iter()
             .flat_map(|o| o.moments.iter().flat_map(|(m, v)| [m, v]))
-            .map(|values| export::f32_bytes(values))
+            .map(|values| f32s_to_le(values))
             .collect();
         let shapes = [vec![CLASSES, PIXELS], vec![CLASSES]];
         let tensors =
@@ -98,18 +96,18 @@ impl Checkpoint {
                     (*name, Dtype::F32, shapes[i / 2].clone(), &bytes[..])
                 }),
             );
-        export::serialize(tensors, &metadata)
+        file::serialize(tensors, &metadata)
     }
 
     /// Reads a checkpoint written by [`to_safetensors`](Self::to_safetensors).
-    pub fn read(path: &Path) -> Result<Self, ExportError> {
-        Self::parse(path, &export::read(path)?)
+    pub fn read(path: &Path) -> Result<Self, FileError> {
+        Self::parse(path, &file::read(path)?)
     }
 
     /// [`read`](Self::read) on bytes already read from `path`.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ExportError> {
-        let invalid = |problem: String| ExportError::Checkpoint { path: path.into(), problem };
-        let metadata = export::metadata(path, bytes)?;
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, FileError> {
+        let invalid = |problem: String| FileError::Checkpoint { path: path.into(), problem };
+        let metadata = file::metadata(path, bytes)?;
         let get = |key: &str| {
             metadata.get(key).ok_or_else(|| invalid(format!("metadata `{key}` is missing")))
         };
@@ -128,19 +126,16 @@ impl Checkpoint {
         fn from_json<T: serde::de::DeserializeOwned>(text: &str, key: &str) -> Result<T, String> {
             serde_json::from_str(text).map_err(|e| format!("metadata `{key}`: {e}"))
         }
-        let file = export::parse(path, bytes)?;
+        let tensors = file::parse(path, bytes)?;
         let f32s = |name: &'static str, shape: &[usize]| {
-            export::tensor(path, &file, name, Dtype::F32, shape).map(export::f32s)
+            file::tensor(path, &tensors, name, Dtype::F32, shape).map(f32s_from_le)
         };
-        let order_len = file.tensor(ORDER).map(|t| t.shape().iter().product()).unwrap_or(0);
-        let order = export::tensor(path, &file, ORDER, Dtype::U32, &[order_len])?
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let order_len = tensors.tensor(ORDER).map(|t| t.shape().iter().product()).unwrap_or(0);
+        let order = u32s_from_le(file::tensor(path, &tensors, ORDER, Dtype::U32, &[order_len])?);
         let config: Config = from_json(get("config")?, "config").map_err(invalid)?;
         let optimizer = match config.optimizer {
-            crate::train::OptimizerKind::Sgd => None,
-            crate::train::OptimizerKind::AdamW => {
+            OptimizerKind::Sgd => None,
+            OptimizerKind::AdamW => {
                 let shapes = [[CLASSES, PIXELS].as_slice(), &[CLASSES]];
                 let [wm, wv, bm, bv] = [0, 1, 2, 3].map(|i| f32s(MOMENTS[i], shapes[i / 2]));
                 Some(AdamWState {
@@ -191,6 +186,6 @@ impl Checkpoint {
 }
 
 /// A metadata value as JSON.
-fn json(value: &impl serde::Serialize) -> Result<String, ExportError> {
-    serde_json::to_string(value).map_err(|e| ExportError::Serialize(e.to_string()))
+fn json(value: &impl serde::Serialize) -> Result<String, FileError> {
+    serde_json::to_string(value).map_err(|e| FileError::Serialize(e.to_string()))
 }

@@ -1,7 +1,6 @@
 //! MNIST in IDX format: finding the four files, reading them (gzip or raw) and validating
 //! every header field against the data before trusting it.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -365,9 +364,5 @@ fn peek(file: &mut impl BufRead, buf: &mut [u8]) -> io::Result<bool> {
 }
 
 fn sha256_hex(header: &[u8], data: &[u8]) -> String {
-    let digest = Sha256::new().chain_update(header).chain_update(data).finalize();
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::bytes::hex(&Sha256::new().chain_update(header).chain_update(data).finalize())
 }

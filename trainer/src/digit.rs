@@ -30,7 +30,7 @@ pub enum DigitError {
 }
 
 /// Ink colour relative to the paper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ink {
     /// Decide from the picture: a light border means dark ink on light paper.
     Auto,

@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use infer_core::Model;
 use serde::Serialize;
 
-use crate::data::{CLASSES, Split};
+use crate::data::{CLASSES, PIXELS, Split};
 
 /// Predictions on a labelled split, with the confusion matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,12 +33,51 @@ impl Evaluation {
     }
 }
 
+/// A model of another shape than the data's: a blob is valid for any shape, but its answers on
+/// MNIST would be nonsense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the model takes {inputs} inputs x {classes} classes; the data has {}-pixel images with \
+     labels 0..{}",
+    PIXELS,
+    CLASSES - 1
+)]
+pub struct ShapeMismatch {
+    /// The model's inputs.
+    pub inputs: usize,
+    /// The model's classes.
+    pub classes: usize,
+}
+
+/// Why a split could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// The model does not fit MNIST.
+    #[error(transparent)]
+    Shape(#[from] ShapeMismatch),
+    /// infer-core refused an input.
+    #[error(transparent)]
+    Inference(#[from] infer_core::Error),
+}
+
+/// Whether `model` takes MNIST images and gives one class per digit.
+pub fn check_shape(model: &Model<'_>) -> Result<(), ShapeMismatch> {
+    let (inputs, classes) = (model.inputs(), model.classes());
+    if (inputs, classes) == (PIXELS, CLASSES) {
+        Ok(())
+    } else {
+        Err(ShapeMismatch { inputs, classes })
+    }
+}
+
 /// Classifies every image of `split` with `model` (either scheme).
-pub fn evaluate(model: &Model<'_>, split: &Split) -> Result<Evaluation, infer_core::Error> {
+pub fn evaluate(model: &Model<'_>, split: &Split) -> Result<Evaluation, EvalError> {
+    check_shape(model)?;
     let mut confusion = [[0; CLASSES]; CLASSES];
     let mut predictions = Vec::with_capacity(split.len());
-    for (image, &label) in split.images.chunks_exact(model.inputs()).zip(&split.labels) {
-        let predicted = model.classify(image)?.min(CLASSES - 1);
+    for (image, &label) in split.images.chunks_exact(PIXELS).zip(&split.labels) {
+        let predicted = model.classify(image)?;
         confusion[usize::from(label)][predicted] += 1;
         predictions.push(predicted as u8);
     }

@@ -1,4 +1,7 @@
 //! The training history: what `train` logs and `plot` draws, kept in the safetensors metadata.
+//!
+//! No wall-clock time: the same seed gives the same files. Files written before kept `seconds`
+//! in each point; reading ignores it.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +16,4 @@ pub struct LogPoint {
     pub mean_loss: f32,
     /// Float test accuracy, percent.
     pub test_accuracy: f64,
-    /// Seconds since training started (data on the device), at this point.
-    pub seconds: f64,
 }

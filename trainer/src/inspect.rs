@@ -9,8 +9,8 @@ use infer_core::signed::Envelope;
 use infer_core::{Model, Scheme};
 use serde::Serialize;
 
-use crate::export::{self, ExportError};
 use crate::model_file::{Kind, ModelFile};
+use crate::safetensors_file::{self as file, FileError};
 
 /// The description of one model file.
 #[derive(Debug, Clone, Serialize)]
@@ -46,8 +46,8 @@ pub struct Inspection {
 /// Inspects a blob, signed blob or safetensors file. A damaged blob is described (not valid,
 /// with the reason); a file that is none of these is an error. With `public_key`, a signed
 /// blob's signature is verified (any counter accepted).
-pub fn inspect(path: &Path, public_key: Option<&VerifyingKey>) -> Result<Inspection, ExportError> {
-    let bytes = export::read(path)?;
+pub fn inspect(path: &Path, public_key: Option<&VerifyingKey>) -> Result<Inspection, FileError> {
+    let bytes = file::read(path)?;
     let mut inspection = Inspection {
         path: path.display().to_string(),
         kind: Kind::Blob,
@@ -97,7 +97,7 @@ pub fn inspect(path: &Path, public_key: Option<&VerifyingKey>) -> Result<Inspect
             inspection.scheme = Some(if file_is_int8(&inspection.kind) { "int8" } else { "f32" });
             inspection.inputs = Some(crate::data::PIXELS);
             inspection.classes = Some(crate::data::CLASSES);
-            inspection.tensors = export::tensors(path, &bytes)?
+            inspection.tensors = file::tensors(path, &bytes)?
                 .into_iter()
                 .map(|(name, dtype, shape)| (name, format!("{dtype:?}"), shape))
                 .collect();

@@ -5,8 +5,8 @@ use std::path::Path;
 use safetensors::Dtype;
 use serde::Serialize;
 
-use crate::export::{self, ExportError, Metadata};
 use crate::model::{FloatModel, QuantizedModel, WEIGHT};
+use crate::safetensors_file::{self as file, FileError, Metadata};
 
 /// A model file, read and validated.
 #[derive(Debug, Clone)]
@@ -25,24 +25,24 @@ pub enum ModelFile {
 impl ModelFile {
     /// Reads `path`: a blob if it starts with the blob magic, else safetensors, float or int8 by
     /// the dtype of `linear.weight`.
-    pub fn open(path: &Path) -> Result<Self, ExportError> {
-        Self::parse(path, &export::read(path)?)
+    pub fn open(path: &Path) -> Result<Self, FileError> {
+        Self::parse(path, &file::read(path)?)
     }
 
     /// [`open`](Self::open) on the bytes of `path`, already read.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ExportError> {
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, FileError> {
         if bytes.starts_with(&infer_core::blob::MAGIC) {
             return Ok(Self::Blob(bytes.to_vec()));
         }
         if bytes.starts_with(&infer_core::signed::MAGIC) {
             return Ok(Self::Signed(bytes.to_vec()));
         }
-        let dtype = export::tensors(path, bytes)?.into_iter().find(|(name, ..)| name == WEIGHT);
+        let dtype = file::tensors(path, bytes)?.into_iter().find(|(name, ..)| name == WEIGHT);
         match dtype {
             Some((_, Dtype::I8, _)) => {
-                export::parse_int8(path, bytes).map(|(model, meta)| Self::Int8(model, meta))
+                file::parse_int8(path, bytes).map(|(model, meta)| Self::Int8(model, meta))
             }
-            _ => export::parse_float(path, bytes).map(|(model, meta)| Self::Float(model, meta)),
+            _ => file::parse_float(path, bytes).map(|(model, meta)| Self::Float(model, meta)),
         }
     }
 

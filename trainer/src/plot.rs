@@ -11,6 +11,7 @@ use crate::data::PIXELS;
 use crate::eval::Evaluation;
 use crate::history::LogPoint;
 use crate::model::FloatModel;
+use crate::settings::Config;
 
 /// DejaVu Sans Mono (see assets/DejaVu-LICENSE): text without depending on system fonts.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
@@ -93,15 +94,27 @@ pub fn weights(model: &FloatModel) -> Result<Vec<u8>, PlotError> {
     })
 }
 
-/// The confusion matrix as a heat map with counts; colour is the share of the true class.
-pub fn confusion(evaluation: &Evaluation, title: &str) -> Result<Vec<u8>, PlotError> {
+/// What the confusion matrix shows: `train` and `plot` draw the same picture.
+const CONFUSION_TITLE: &str = "Confusion matrix: int8, run by infer-core, test set";
+
+/// The title of the training curves: what was trained, how.
+pub fn training_title(config: &Config) -> String {
+    format!(
+        "{} preset: {}, batch {}, seed {}",
+        config.preset, config.optimizer, config.batch_size, config.seed
+    )
+}
+
+/// The int8 model's confusion matrix on the test set as a heat map with counts; colour is the
+/// share of the true class.
+pub fn confusion(evaluation: &Evaluation) -> Result<Vec<u8>, PlotError> {
     const CELL: i32 = 48;
     let (left, top) = (80, 70);
     let size = (left as u32 + 10 * CELL as u32 + 20, top as u32 + 10 * CELL as u32 + 40);
     png("the confusion matrix", size, |root| {
         let text = |size| (FAMILY, size).into_font();
         let e = |e: DrawingAreaErrorKind<_>| e.to_string();
-        root.draw_text(title, &text(18).color(&BLACK), (10, 10)).map_err(e)?;
+        root.draw_text(CONFUSION_TITLE, &text(18).color(&BLACK), (10, 10)).map_err(e)?;
         root.draw_text("predicted ->", &text(15).color(&BLACK), (left + 4 * CELL, top - 40))
             .map_err(e)?;
         root.draw_text("label", &text(15).color(&BLACK), (10, top + 5 * CELL)).map_err(e)?;

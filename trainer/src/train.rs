@@ -1,6 +1,4 @@
-//! Training with candle: presets, the loop, evaluation and divergence checks.
-
-use std::f64::consts::PI;
+//! Training with candle: the loop, its events, evaluation and divergence checks.
 
 use std::ops::ControlFlow;
 
@@ -9,124 +7,13 @@ use candle_nn::{Linear, Optimizer, ParamsAdamW, SGD};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::data::{CLASSES, Mnist, PIXELS, Split};
-pub use crate::history::LogPoint;
+use crate::history::LogPoint;
 use crate::model::{FloatModel, ModelError};
 use crate::optim::{AdamW, AdamWState};
-
-/// A named set of hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// AdamW with a cosine learning-rate decay: the best accuracy this model reaches, quickly.
-    Default,
-    /// The PyTorch tutorial exactly: SGD, lr 0.001, batch 100, 3000 iterations.
-    Tutorial,
-}
-
-impl std::fmt::Display for Preset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Preset::Default => "default",
-            Preset::Tutorial => "tutorial",
-        })
-    }
-}
-
-/// The update rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    /// Plain stochastic gradient descent (no momentum), as `torch.optim.SGD`.
-    Sgd,
-    /// Adam with decoupled weight decay.
-    AdamW,
-}
-
-impl std::fmt::Display for OptimizerKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            OptimizerKind::Sgd => "SGD",
-            OptimizerKind::AdamW => "AdamW",
-        })
-    }
-}
-
-/// How the learning rate changes over training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    /// The same rate throughout.
-    Constant,
-    /// Half a cosine from the base rate to zero over all iterations.
-    Cosine,
-}
-
-/// Everything that determines a training run (with the data and the device).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Config {
-    /// Where the other values came from.
-    pub preset: Preset,
-    /// Update rule.
-    pub optimizer: OptimizerKind,
-    /// Base learning rate.
-    pub learning_rate: f64,
-    /// Decoupled weight decay (AdamW only).
-    pub weight_decay: f64,
-    /// Learning-rate schedule.
-    pub schedule: Schedule,
-    /// Examples per step; the last batch of an epoch may be smaller, as in PyTorch.
-    pub batch_size: usize,
-    /// Passes over the training set.
-    pub epochs: usize,
-    /// Seeds initialisation and shuffling: same seed, same result on the same machine.
-    pub seed: u64,
-    /// Iterations between logged loss and test accuracy (0: at the end of each epoch).
-    pub log_every: usize,
-}
-
-impl Config {
-    /// The settings of `preset` with the given seed.
-    pub fn preset(preset: Preset, seed: u64) -> Self {
-        match preset {
-            Preset::Default => Config {
-                preset,
-                optimizer: OptimizerKind::AdamW,
-                learning_rate: 3e-3,
-                weight_decay: 1e-4,
-                schedule: Schedule::Cosine,
-                batch_size: 100,
-                epochs: 10,
-                seed,
-                log_every: 0,
-            },
-            // n_iters = 3000 at batch 100 is int(3000 / 600) = 5 epochs, logged every 500.
-            Preset::Tutorial => Config {
-                preset,
-                optimizer: OptimizerKind::Sgd,
-                learning_rate: 1e-3,
-                weight_decay: 0.0,
-                schedule: Schedule::Constant,
-                batch_size: 100,
-                epochs: 5,
-                seed,
-                log_every: 500,
-            },
-        }
-    }
-
-    fn learning_rate_at(&self, iteration: usize, total: usize) -> f64 {
-        match self.schedule {
-            Schedule::Constant => self.learning_rate,
-            Schedule::Cosine => {
-                self.learning_rate * 0.5 * (1.0 + (PI * iteration as f64 / total as f64).cos())
-            }
-        }
-    }
-}
+use crate::settings::{Config, OptimizerKind};
 
 /// What training reports while it runs. Answering [`ControlFlow::Break`] to any event stops
 /// the run after the current step, with a [`Checkpoint`] to resume from.
@@ -140,7 +27,12 @@ pub enum Event<'a> {
         total: usize,
     },
     /// A logged point (every `log_every` iterations or epoch).
-    Log(LogPoint),
+    Log {
+        /// What goes into the history.
+        point: LogPoint,
+        /// Training seconds so far, for progress output only: the model files hold no clock.
+        seconds: f64,
+    },
     /// A checkpoint, every `checkpoint_every` iterations: save it to resume after a crash.
     Checkpoint(&'a Checkpoint),
 }
@@ -152,6 +44,16 @@ pub enum Start {
     Fresh(Config),
     /// Where a checkpoint left off, with its settings.
     Resume(Box<Checkpoint>),
+}
+
+impl Start {
+    /// The settings of the run.
+    pub fn config(&self) -> &Config {
+        match self {
+            Start::Fresh(config) => config,
+            Start::Resume(checkpoint) => &checkpoint.config,
+        }
+    }
 }
 
 /// How a run ended.
@@ -240,10 +142,7 @@ pub fn train(
     checkpoint_every: usize,
     on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
 ) -> Result<Outcome, TrainError> {
-    let config = match &start {
-        Start::Fresh(config) => config,
-        Start::Resume(checkpoint) => &checkpoint.config,
-    };
+    let config = start.config();
     if config.batch_size == 0 || config.epochs == 0 || data.train.is_empty() || data.test.is_empty()
     {
         return Err(TrainError::Config("batch size, epochs and both splits must be non-empty"));
@@ -418,15 +317,9 @@ impl Run<'_> {
                 }
                 (state.loss_sum, state.since_log) = (state.loss_sum.zeros_like()?, 0);
                 let test_accuracy = test.accuracy(model)?;
-                let point = LogPoint {
-                    iteration,
-                    loss,
-                    mean_loss,
-                    test_accuracy,
-                    seconds: seconds(&state),
-                };
+                let point = LogPoint { iteration, loss, mean_loss, test_accuracy };
                 state.history.push(point);
-                if on_event(Event::Log(point)).is_break() {
+                if on_event(Event::Log { point, seconds: seconds(&state) }).is_break() {
                     flow = ControlFlow::Break(());
                 }
             }

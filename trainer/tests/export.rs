@@ -5,9 +5,11 @@ use std::fs;
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, serialize};
-use trainer::export::{self, ExportError, Metadata};
+use trainer::atomic_write::{WriteError, write_atomically};
+use trainer::bytes::f32s_to_le;
 use trainer::model::{FloatModel, ModelError};
 use trainer::quantize::quantize;
+use trainer::safetensors_file::{self as file, FileError, Metadata};
 
 fn model() -> FloatModel {
     let weight = (0..7840).map(|i| ((i * 37 % 101) as f32 - 50.0) / 1000.0).collect();
@@ -22,13 +24,13 @@ fn float_and_int8_files_round_trip_with_metadata() {
     let int8 = quantize(&float);
     let (float_path, int8_path) =
         (dir.path().join("m.safetensors"), dir.path().join("m.int8.safetensors"));
-    export::write_atomically(&[
-        (float_path.clone(), export::float_safetensors(&float, &metadata).unwrap()),
-        (int8_path.clone(), export::int8_safetensors(&int8, &metadata).unwrap()),
+    write_atomically(&[
+        (float_path.clone(), file::float_safetensors(&float, &metadata).unwrap()),
+        (int8_path.clone(), file::int8_safetensors(&int8, &metadata).unwrap()),
     ])
     .unwrap();
-    assert_eq!(export::read_float(&float_path).unwrap(), (float.clone(), metadata.clone()));
-    assert_eq!(export::read_int8(&int8_path).unwrap(), (int8.clone(), metadata));
+    assert_eq!(file::read_float(&float_path).unwrap(), (float.clone(), metadata.clone()));
+    assert_eq!(file::read_int8(&int8_path).unwrap(), (int8.clone(), metadata));
     // No temporary file is left behind.
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     // Dequantized weights are within half a step of the float ones.
@@ -51,11 +53,9 @@ fn a_failed_write_never_leaves_a_half_written_file() {
     let blocked = dir.path().join("blocked");
     fs::create_dir(&blocked).unwrap();
     fs::write(blocked.join("keep"), b"x").unwrap();
-    let result = export::write_atomically(&[
-        (good.clone(), b"new".to_vec()),
-        (blocked.clone(), b"new".to_vec()),
-    ]);
-    assert!(matches!(result, Err(ExportError::Io { .. })));
+    let result =
+        write_atomically(&[(good.clone(), b"new".to_vec()), (blocked.clone(), b"new".to_vec())]);
+    assert!(matches!(result, Err(WriteError { .. })));
     assert_eq!(fs::read(&good).unwrap(), b"new".to_vec(), "renames happen in order");
     // Nothing staged is left over.
     let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -64,11 +64,9 @@ fn a_failed_write_never_leaves_a_half_written_file() {
     // A write that fails before any rename changes nothing.
     fs::write(&good, b"previous model").unwrap();
     let missing_dir = dir.path().join("no-such-dir").join("file");
-    let result = export::write_atomically(&[
-        (missing_dir, b"new".to_vec()),
-        (good.clone(), b"new".to_vec()),
-    ]);
-    assert!(matches!(result, Err(ExportError::Io { .. })));
+    let result =
+        write_atomically(&[(missing_dir, b"new".to_vec()), (good.clone(), b"new".to_vec())]);
+    assert!(matches!(result, Err(WriteError { .. })));
     assert_eq!(fs::read(&good).unwrap(), b"previous model".to_vec());
 }
 
@@ -83,22 +81,22 @@ fn write_tensors(
 }
 
 fn f32_bytes(n: usize, value: f32) -> Vec<u8> {
-    (0..n).flat_map(|_| value.to_le_bytes()).collect()
+    f32s_to_le(&vec![value; n])
 }
 
 #[test]
 fn crafted_bad_safetensors_get_precise_errors() {
     let (_dir, path) =
         write_tensors(&[("linear.weight", Dtype::F32, vec![10, 784], f32_bytes(7840, 0.1))]);
-    let error = export::read_float(&path).unwrap_err();
-    assert!(matches!(error, ExportError::Tensor { name: "linear.bias", .. }), "{error}");
+    let error = file::read_float(&path).unwrap_err();
+    assert!(matches!(error, FileError::Tensor { name: "linear.bias", .. }), "{error}");
     assert!(error.to_string().contains("missing"));
 
     let (_dir, path) = write_tensors(&[
         ("linear.weight", Dtype::F64, vec![10, 784], vec![0; 7840 * 8]),
         ("linear.bias", Dtype::F32, vec![10], f32_bytes(10, 0.0)),
     ]);
-    let error = export::read_float(&path).unwrap_err();
+    let error = file::read_float(&path).unwrap_err();
     assert!(error.to_string().contains("expected F32 [10, 784]"), "{error}");
 
     let (_dir, path) = write_tensors(&[
@@ -106,24 +104,24 @@ fn crafted_bad_safetensors_get_precise_errors() {
         ("linear.bias", Dtype::F32, vec![10], f32_bytes(10, 0.0)),
     ]);
     assert!(matches!(
-        export::read_float(&path).unwrap_err(),
-        ExportError::Tensor { name: "linear.weight", .. }
+        file::read_float(&path).unwrap_err(),
+        FileError::Tensor { name: "linear.weight", .. }
     ));
 
     let (_dir, path) = write_tensors(&[
         ("linear.weight", Dtype::F32, vec![10, 784], f32_bytes(7840, f32::NAN)),
         ("linear.bias", Dtype::F32, vec![10], f32_bytes(10, 0.0)),
     ]);
-    let error = export::read_float(&path).unwrap_err();
+    let error = file::read_float(&path).unwrap_err();
     assert!(matches!(
         error,
-        ExportError::Model { source: ModelError::NotFinite { name: "linear.weight" }, .. }
+        FileError::Model { source: ModelError::NotFinite { name: "linear.weight" }, .. }
     ));
 
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.safetensors");
     fs::write(&garbage, b"\xff\xff\xff\xff\xff\xff\xff\x7fnot a header").unwrap();
-    assert!(matches!(export::read_float(&garbage).unwrap_err(), ExportError::Safetensors { .. }));
-    let error = export::read_int8(&dir.path().join("absent")).unwrap_err();
-    assert!(matches!(error, ExportError::Io { .. }));
+    assert!(matches!(file::read_float(&garbage).unwrap_err(), FileError::Safetensors { .. }));
+    let error = file::read_int8(&dir.path().join("absent")).unwrap_err();
+    assert!(matches!(error, FileError::Io { .. }));
 }

@@ -30,8 +30,7 @@ fn export_signed(out: &Path, key: &Path, counter: &str) -> Output {
     ])
 }
 
-const MODEL: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/model.safetensors");
+const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/model.safetensors");
 
 #[test]
 fn keygen_export_signed_inspect_verified() {

@@ -1,11 +1,14 @@
 //! The `trainer` subcommands on a real one-epoch model: eval, predict, inspect, export, JSON
-//! output and exit codes.
+//! output, exit codes, reproducible files and a closed stdout.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use image::{GrayImage, imageops};
+use infer_core::blob::{self, Params};
 use trainer::data::{Mnist, bundled_dir};
 
 fn trainer(args: &[&str]) -> Output {
@@ -147,9 +150,9 @@ fn export_takes_a_float_safetensors_to_the_device_files() {
         assert!(same, "{name} differs from the one `train` wrote");
     }
     let int8 = dir.path().join("model.int8.safetensors");
-    let (exported, metadata) = trainer::export::read_int8(&int8).unwrap();
+    let (exported, metadata) = trainer::safetensors_file::read_int8(&int8).unwrap();
     let (trained, _) =
-        trainer::export::read_int8(Path::new(&file("model.int8.safetensors"))).unwrap();
+        trainer::safetensors_file::read_int8(Path::new(&file("model.int8.safetensors"))).unwrap();
     assert_eq!(exported, trained);
     assert_eq!(metadata["exported_from"], file("model.safetensors"));
 }
@@ -190,5 +193,114 @@ fn train_and_plot_draw_the_pictures() {
         let same = std::fs::read(dir.path().join(name)).unwrap()
             == std::fs::read(trained().join(name)).unwrap();
         assert!(same, "{name} differs");
+    }
+}
+
+/// Every file in `dir`, by name.
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(path).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_seed_gives_byte_identical_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = trainer(&["train", "--epochs", "1", "-q", "--out-dir", dir.path().to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (again, first) = (contents(dir.path()), contents(trained()));
+    let names: Vec<&str> = first.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "confusion.png",
+            "model.f32.postcard",
+            "model.int8.postcard",
+            "model.int8.safetensors",
+            "model.safetensors",
+            "training.png",
+            "weights.png"
+        ]
+    );
+    assert_eq!(again.keys().collect::<Vec<_>>(), first.keys().collect::<Vec<_>>());
+    for (name, bytes) in &first {
+        assert!(again[name] == *bytes, "{name} differs between two runs with the same seed");
+    }
+    // Still valid safetensors, its metadata in key order, with no clock in the history.
+    let float = &first["model.safetensors"];
+    let metadata = trainer::safetensors_file::metadata(Path::new("model.safetensors"), float);
+    assert!(metadata.unwrap()["history"].contains("test_accuracy"));
+    let header = String::from_utf8_lossy(&float[8..float.len().min(4096)]);
+    assert!(!header.contains("seconds"), "{header}");
+    let keys = ["data_sha256", "device", "float_test_accuracy", "format", "history", "training"];
+    let at: Vec<usize> = keys.iter().map(|k| header.find(&format!("\"{k}\":")).unwrap()).collect();
+    assert!(at.is_sorted(), "metadata keys out of order: {header}");
+}
+
+/// A blob of `inputs` x `classes`, zero weights.
+fn blob_of_shape(dir: &Path, inputs: usize, classes: usize) -> String {
+    let (weights, bias) = (vec![0.0; inputs * classes], vec![0.0; classes]);
+    let bytes = blob::encode(&Params::F32 { inputs, classes, weights: &weights, bias: &bias });
+    let path = dir.join(format!("{inputs}x{classes}.postcard"));
+    std::fs::write(&path, bytes.unwrap()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_model_of_another_shape_is_refused_naming_both_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (inputs, classes) in [(100, 3), (784, 16), (784, 9)] {
+        let model = blob_of_shape(dir.path(), inputs, classes);
+        let expected = format!(
+            "the model takes {inputs} inputs x {classes} classes; the data has 784-pixel images \
+             with labels 0..9"
+        );
+        for run in [
+            trainer(&["eval", &model]),
+            trainer(&["predict", "--index", "0", "--model", &model]),
+            trainer(&[
+                "predict",
+                &picture_of_test_image(0, dir.path()).display().to_string(),
+                "--model",
+                &model,
+            ]),
+        ] {
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            assert_eq!(run.status.code(), Some(65), "{stderr}");
+            assert!(stderr.contains(&expected), "{stderr}");
+            assert!(run.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let blob = file("model.int8.postcard");
+    let float = file("model.safetensors");
+    let commands: [&[&str]; 5] = [
+        &["--json", "eval", &blob],
+        &["eval", &blob],
+        &["--json", "inspect", &float],
+        &["inspect", &blob],
+        &["predict", "--index", "0", "--model", &blob],
+    ];
+    for args in commands {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command prints, as `| head -0` would.
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }

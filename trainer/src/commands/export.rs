@@ -1,41 +1,52 @@
 //! `trainer export`: quantize a float safetensors (ours or PyTorch's) and write device files.
 
 use std::fs;
+use std::io::{self, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
-use trainer::export::{self, Metadata};
+use trainer::file_names::INT8_FILE;
 use trainer::quantize;
+use trainer::safetensors_file::{self as file, FORMAT_VERSION};
 
-use crate::commands::sign::Signer;
-use crate::{ExportArgs, Output};
+use crate::commands::Output;
+use crate::commands::device_files::{DeviceFiles, Signer, SigningArgs};
 
-pub fn run(args: &ExportArgs, output: Output) -> anyhow::Result<()> {
+/// Options of `trainer export`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Float safetensors with `linear.weight` F32 [10, 784] and `linear.bias` F32 [10].
+    pub model: PathBuf,
+    /// Where to write model.int8.safetensors, model.f32.postcard and model.int8.postcard.
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub out_dir: PathBuf,
+    /// Signing of the device blobs.
+    #[command(flatten)]
+    pub signing: SigningArgs,
+}
+
+pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
     let signer = Signer::from_args(&args.signing)?;
-    let (float, mut metadata) = export::read_float(&args.model)?;
+    let (float, mut metadata) = file::read_float(&args.model)?;
     let int8 = quantize::quantize(&float);
-    metadata.insert("format_version".into(), export::FORMAT_VERSION.into());
+    metadata.insert("format_version".into(), FORMAT_VERSION.into());
     metadata.insert("exported_from".into(), args.model.display().to_string());
-    let metadata: Metadata = metadata;
     let out = &args.out_dir;
     fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
-    let (f32_blob, int8_blob) = (float.to_blob()?, int8.to_blob()?);
-    let signed = signer.map(|signer| signer.sign(out, &f32_blob, &int8_blob));
-    let files: Vec<_> = [
-        (out.join(export::INT8_FILE), export::int8_safetensors(&int8, &metadata)?),
-        (out.join(export::F32_BLOB_FILE), f32_blob),
-        (out.join(export::INT8_BLOB_FILE), int8_blob),
-    ]
-    .into_iter()
-    .chain(signed.into_iter().flatten())
-    .collect();
+    let device_files = DeviceFiles::new(&float, &int8, signer.as_ref())?;
+    let mut files = vec![(out.join(INT8_FILE), file::int8_safetensors(&int8, &metadata)?)];
+    files.extend(device_files.into_files(out));
     crate::commands::write_files(out, &files)?;
     if !output.quiet {
-        println!("Exported {} (float, 784 -> 10) to {}:", args.model.display(), out.display());
-        for (path, bytes) in &files {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            println!("  {name:<24}{:>8} bytes", bytes.len());
-        }
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "Exported {} (float, 784 -> 10) to {}:",
+            args.model.display(),
+            args.out_dir.display()
+        )?;
+        super::list_files(&mut out, &files)?;
     }
     Ok(())
 }

@@ -1,21 +1,36 @@
-//! `trainer plot`: the pictures of a trained model, again, from its float safetensors.
+//! `trainer plot`: the pictures of a trained model, as `train` draws them.
 
 use std::fs;
+use std::io::{self, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
-use trainer::data::Mnist;
-use trainer::train::{Config, LogPoint};
-use trainer::{eval, export, plot, quantize};
+use trainer::data::{self, Mnist};
+use trainer::file_names::{CONFUSION_PICTURE, TRAINING_PICTURE, WEIGHTS_PICTURE};
+use trainer::history::LogPoint;
+use trainer::settings::Config;
+use trainer::{eval, plot, quantize, safetensors_file};
 
-use super::train::{
-    CONFUSION_PICTURE, CONFUSION_TITLE, TRAINING_PICTURE, WEIGHTS_PICTURE, training_title,
-};
-use crate::{Output, PlotArgs};
+use crate::commands::Output;
 
-pub fn run(args: &PlotArgs, output: Output) -> anyhow::Result<()> {
-    let (float, metadata) = export::read_float(&args.model)?;
+/// Options of `trainer plot`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Float safetensors written by `train` (with its training history) or by `export`.
+    #[arg(long, default_value = "artifacts/model.safetensors")]
+    pub model: PathBuf,
+    /// Where to write weights.png, confusion.png and training.png.
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub out_dir: PathBuf,
+    /// MNIST directory for the confusion matrix (default: the bundled copy).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
+    let (float, metadata) = safetensors_file::read_float(&args.model)?;
     let int8_blob = quantize::quantize(&float).to_blob()?;
-    let data = Mnist::load(&args.data_dir.clone().unwrap_or_else(trainer::data::bundled_dir))?;
+    let data = Mnist::load(&args.data_dir.clone().unwrap_or_else(data::bundled_dir))?;
     let evaluation = eval::evaluate(&infer_core::Model::from_blob(&int8_blob)?, &data.test)?;
 
     let out = &args.out_dir;
@@ -23,22 +38,24 @@ pub fn run(args: &PlotArgs, output: Output) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let mut files = vec![
         (out.join(WEIGHTS_PICTURE), plot::weights(&float)?),
-        (out.join(CONFUSION_PICTURE), plot::confusion(&evaluation, CONFUSION_TITLE)?),
+        (out.join(CONFUSION_PICTURE), plot::confusion(&evaluation)?),
     ];
-    // Files written by `train` carry their training history; a PyTorch export does not.
+    // Files written by `train` carry their training history (older ones with seconds, which
+    // are ignored); a PyTorch export does not.
     let history: Option<Vec<LogPoint>> =
         metadata.get("history").and_then(|h| serde_json::from_str(h).ok());
     let title = metadata
         .get("training")
         .and_then(|t| serde_json::from_str::<Config>(t).ok())
-        .map_or_else(|| args.model.display().to_string(), |config| training_title(&config));
+        .map_or_else(|| args.model.display().to_string(), |config| plot::training_title(&config));
     if let Some(history) = history.filter(|h| !h.is_empty()) {
         files.push((out.join(TRAINING_PICTURE), plot::training(&history, &title)?));
     }
     crate::commands::write_files(out, &files)?;
     if !output.quiet {
+        let mut out = io::stdout().lock();
         for (path, _) in &files {
-            println!("wrote {}", path.display());
+            writeln!(out, "wrote {}", path.display())?;
         }
     }
     Ok(())

@@ -1,0 +1,211 @@
+//! Safetensors files: the float and int8 models (PyTorch's names and layout) and the tensor
+//! reading and writing that checkpoints share, with a deterministic header.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
+
+use crate::bytes::{f32s_from_le, f32s_to_le};
+use crate::data::{CLASSES, PIXELS};
+use crate::model::{BIAS, FloatModel, ModelError, QuantizedModel, WEIGHT, WEIGHT_SCALE};
+
+/// Version of the safetensors files' layout and metadata keys.
+pub const FORMAT_VERSION: &str = "1";
+
+/// String metadata stored in the safetensors header, in key order.
+pub type Metadata = BTreeMap<String, String>;
+
+/// Why a model or checkpoint file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The file is not valid safetensors.
+    #[error("{path}: not a valid safetensors file: {source}")]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        source: SafeTensorError,
+    },
+    /// A tensor is missing or has the wrong dtype or shape.
+    #[error("{path}: tensor `{name}` {problem}")]
+    Tensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor name.
+        name: &'static str,
+        /// What is wrong, in words.
+        problem: String,
+    },
+    /// The tensors do not form a valid model (e.g. NaN weights).
+    #[error("{path}: {source}")]
+    Model {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: ModelError,
+    },
+    /// A training checkpoint is invalid.
+    #[error("{path}: {problem}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Serializing failed (invalid model or shapes).
+    #[error("cannot serialize: {0}")]
+    Serialize(String),
+}
+
+/// The float model as safetensors, loadable by `LogisticRegressionModel.load_state_dict`.
+pub fn float_safetensors(model: &FloatModel, metadata: &Metadata) -> Result<Vec<u8>, FileError> {
+    let weight = f32s_to_le(model.weight());
+    let bias = f32s_to_le(model.bias());
+    serialize(
+        [
+            (WEIGHT, Dtype::F32, vec![CLASSES, PIXELS], &weight[..]),
+            (BIAS, Dtype::F32, vec![CLASSES], &bias[..]),
+        ],
+        metadata,
+    )
+}
+
+/// The int8 model as safetensors: I8 weight, F32 weight_scale and bias.
+pub fn int8_safetensors(model: &QuantizedModel, metadata: &Metadata) -> Result<Vec<u8>, FileError> {
+    let weight: Vec<u8> = model.weight().iter().map(|w| w.cast_unsigned()).collect();
+    let scale = f32s_to_le(model.scale());
+    let bias = f32s_to_le(model.bias());
+    serialize(
+        [
+            (WEIGHT, Dtype::I8, vec![CLASSES, PIXELS], &weight[..]),
+            (WEIGHT_SCALE, Dtype::F32, vec![CLASSES], &scale[..]),
+            (BIAS, Dtype::F32, vec![CLASSES], &bias[..]),
+        ],
+        metadata,
+    )
+}
+
+pub(crate) fn serialize<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, Vec<usize>, &'a [u8])>,
+    metadata: &Metadata,
+) -> Result<Vec<u8>, FileError> {
+    let views = tensors
+        .into_iter()
+        .map(|(name, dtype, shape, data)| Ok((name, TensorView::new(dtype, shape, data)?)))
+        .collect::<Result<Vec<_>, SafeTensorError>>();
+    let plain = views
+        .and_then(|views| safetensors::serialize(views, None))
+        .map_err(|e| FileError::Serialize(e.to_string()))?;
+    with_metadata(&plain, metadata).map_err(|e| FileError::Serialize(e.to_string()))
+}
+
+/// `safetensors::serialize` writes metadata from a `HashMap`, in another order every run. So
+/// the header of a file written without metadata is rebuilt with it, keys sorted (metadata,
+/// then tensors by name; the data stays where it was): the same model, the same bytes.
+fn with_metadata(plain: &[u8], metadata: &Metadata) -> Result<Vec<u8>, serde_json::Error> {
+    let (&length, rest) = plain.split_first_chunk::<8>().unwrap_or((&[0; 8], plain));
+    let (header, data) = rest.split_at((u64::from_le_bytes(length) as usize).min(rest.len()));
+    let mut header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header)?;
+    header.insert("__metadata__".into(), serde_json::to_value(metadata)?);
+    let mut header = serde_json::to_vec(&header)?;
+    // Data starts 8-byte aligned, padded with spaces as safetensors pads.
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut file = Vec::with_capacity(8 + header.len() + data.len());
+    file.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    file.extend_from_slice(&header);
+    file.extend_from_slice(data);
+    Ok(file)
+}
+
+/// Reads a float model (F32 `linear.weight` [10, 784], `linear.bias` [10]), e.g. one saved by
+/// PyTorch with `safetensors.torch.save_file(model.state_dict(), path)`.
+pub fn read_float(path: &Path) -> Result<(FloatModel, Metadata), FileError> {
+    parse_float(path, &read(path)?)
+}
+
+/// Reads an int8 model as written by [`int8_safetensors`].
+pub fn read_int8(path: &Path) -> Result<(QuantizedModel, Metadata), FileError> {
+    parse_int8(path, &read(path)?)
+}
+
+/// [`read_float`] on bytes already read from `path`.
+pub fn parse_float(path: &Path, bytes: &[u8]) -> Result<(FloatModel, Metadata), FileError> {
+    let file = parse(path, bytes)?;
+    let weight = tensor(path, &file, WEIGHT, Dtype::F32, &[CLASSES, PIXELS])?;
+    let bias = tensor(path, &file, BIAS, Dtype::F32, &[CLASSES])?;
+    let model = FloatModel::new(f32s_from_le(weight), f32s_from_le(bias))
+        .map_err(|source| FileError::Model { path: path.into(), source })?;
+    Ok((model, metadata(path, bytes)?))
+}
+
+/// [`read_int8`] on bytes already read from `path`.
+pub fn parse_int8(path: &Path, bytes: &[u8]) -> Result<(QuantizedModel, Metadata), FileError> {
+    let file = parse(path, bytes)?;
+    let weight = tensor(path, &file, WEIGHT, Dtype::I8, &[CLASSES, PIXELS])?;
+    let scale = tensor(path, &file, WEIGHT_SCALE, Dtype::F32, &[CLASSES])?;
+    let bias = tensor(path, &file, BIAS, Dtype::F32, &[CLASSES])?;
+    let weight = weight.iter().map(|b| b.cast_signed()).collect();
+    let model = QuantizedModel::new(weight, f32s_from_le(scale), f32s_from_le(bias))
+        .map_err(|source| FileError::Model { path: path.into(), source })?;
+    Ok((model, metadata(path, bytes)?))
+}
+
+/// The tensors of a safetensors file: name, dtype and shape, sorted by name.
+pub fn tensors(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Dtype, Vec<usize>)>, FileError> {
+    let mut tensors: Vec<_> = parse(path, bytes)?
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.dtype(), view.shape().to_vec()))
+        .collect();
+    tensors.sort();
+    Ok(tensors)
+}
+
+/// The metadata of a safetensors file.
+pub fn metadata(path: &Path, bytes: &[u8]) -> Result<Metadata, FileError> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|source| FileError::Safetensors { path: path.into(), source })?;
+    Ok(header.metadata().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, FileError> {
+    fs::read(path).map_err(|source| FileError::Io { path: path.into(), source })
+}
+
+pub(crate) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, FileError> {
+    SafeTensors::deserialize(bytes)
+        .map_err(|source| FileError::Safetensors { path: path.into(), source })
+}
+
+pub(crate) fn tensor<'a>(
+    path: &Path,
+    file: &SafeTensors<'a>,
+    name: &'static str,
+    dtype: Dtype,
+    shape: &[usize],
+) -> Result<&'a [u8], FileError> {
+    let problem = |problem: String| FileError::Tensor { path: path.into(), name, problem };
+    let view = file.tensor(name).map_err(|_| problem("is missing".into()))?;
+    if view.dtype() != dtype || view.shape() != shape {
+        return Err(problem(format!(
+            "is {:?} {:?}, expected {dtype:?} {shape:?}{}",
+            view.dtype(),
+            view.shape(),
+            if dtype == Dtype::F32 { " (convert with `.float()` before saving)" } else { "" }
+        )));
+    }
+    Ok(view.data())
+}
