@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use image::{GrayImage, imageops};
 use infer_core::blob::{self, Params};
 use trainer::data::{Mnist, bundled_dir};
+use trainer::safetensors_file::{self, float_safetensors, read_float, read_int8};
 
 fn trainer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().unwrap()
@@ -150,9 +151,8 @@ fn export_takes_a_float_safetensors_to_the_device_files() {
         assert!(same, "{name} differs from the one `train` wrote");
     }
     let int8 = dir.path().join("model.int8.safetensors");
-    let (exported, metadata) = trainer::safetensors_file::read_int8(&int8).unwrap();
-    let (trained, _) =
-        trainer::safetensors_file::read_int8(Path::new(&file("model.int8.safetensors"))).unwrap();
+    let (exported, metadata) = read_int8(&int8).unwrap();
+    let (trained, _) = read_int8(Path::new(&file("model.int8.safetensors"))).unwrap();
     assert_eq!(exported, trained);
     assert_eq!(metadata["exported_from"], file("model.safetensors"));
 }
@@ -196,6 +196,23 @@ fn train_and_plot_draw_the_pictures() {
     }
 }
 
+#[test]
+fn plot_draws_models_written_before_the_history_lost_its_clock() {
+    let (model, mut metadata) = read_float(Path::new(&file("model.safetensors"))).unwrap();
+    let mut history: Vec<serde_json::Value> = serde_json::from_str(&metadata["history"]).unwrap();
+    history.iter_mut().for_each(|point| point["seconds"] = 1.5.into());
+    metadata.insert("history".into(), serde_json::to_string(&history).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.safetensors");
+    std::fs::write(&old, float_safetensors(&model, &metadata).unwrap()).unwrap();
+    let out = dir.path().to_str().unwrap();
+    let run = trainer(&["plot", "--model", old.to_str().unwrap(), "--out-dir", out, "-q"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let same = std::fs::read(dir.path().join("training.png")).unwrap()
+        == std::fs::read(trained().join("training.png")).unwrap();
+    assert!(same, "the seconds changed the training curves");
+}
+
 /// Every file in `dir`, by name.
 fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
@@ -232,7 +249,7 @@ fn the_same_seed_gives_byte_identical_files() {
     }
     // Still valid safetensors, its metadata in key order, with no clock in the history.
     let float = &first["model.safetensors"];
-    let metadata = trainer::safetensors_file::metadata(Path::new("model.safetensors"), float);
+    let metadata = safetensors_file::metadata(Path::new("model.safetensors"), float);
     assert!(metadata.unwrap()["history"].contains("test_accuracy"));
     let header = String::from_utf8_lossy(&float[8..float.len().min(4096)]);
     assert!(!header.contains("seconds"), "{header}");
