@@ -98,6 +98,8 @@ pub fn int8_safetensors(model: &QuantizedModel, metadata: &Metadata) -> Result<V
     )
 }
 
+/// Tensors (name, dtype, shape, little-endian data) and metadata as a safetensors file: the
+/// same input, the same bytes.
 pub(crate) fn serialize<'a>(
     tensors: impl IntoIterator<Item = (&'a str, Dtype, Vec<usize>, &'a [u8])>,
     metadata: &Metadata,

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::path::Path;
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, serialize};
@@ -42,6 +43,24 @@ fn float_and_int8_files_round_trip_with_metadata() {
             );
         }
     }
+}
+
+#[test]
+fn the_same_model_and_metadata_give_the_same_bytes_in_key_order() {
+    // Enough keys that a hash map's order would differ from run to run.
+    let metadata: Metadata = (0..20).map(|i| (format!("key{i:02}"), i.to_string())).collect();
+    let bytes = file::float_safetensors(&model(), &metadata).unwrap();
+    for _ in 0..5 {
+        assert!(file::float_safetensors(&model(), &metadata).unwrap() == bytes);
+    }
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(header_len % 8, 0, "tensor data starts 8-byte aligned");
+    let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+    assert!(header.starts_with(r#"{"__metadata__":{"key00":"0","key01":"1","key02""#), "{header}");
+    // The safetensors crate reads it: tensors and metadata as written.
+    let parsed = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(parsed.tensor("linear.bias").unwrap().data(), f32s_to_le(model().bias()));
+    assert_eq!(file::metadata(Path::new("m"), &bytes).unwrap(), metadata);
 }
 
 #[test]
