@@ -54,28 +54,6 @@ pub trait ExitStatus: Error + 'static {
     fn exit_status(&self) -> Exit;
 }
 
-/// The status `cause` stands for, if its type has one.
-fn status(cause: &(dyn Error + 'static)) -> Option<Exit> {
-    fn of<E: ExitStatus>(cause: &(dyn Error + 'static)) -> Option<Exit> {
-        cause.downcast_ref::<E>().map(E::exit_status)
-    }
-    let types = [
-        of::<Interrupted>,
-        of::<io::Error>,
-        of::<InvalidInput>,
-        of::<DataError>,
-        of::<DigitError>,
-        of::<EvalError>,
-        of::<FileError>,
-        of::<KeyError>,
-        of::<ModelError>,
-        of::<PlotError>,
-        of::<ShapeMismatch>,
-        of::<infer_core::Error>,
-    ];
-    types.iter().find_map(|of| of(cause))
-}
-
 impl ExitStatus for Interrupted {
     fn exit_status(&self) -> Exit {
         Exit::Interrupted
@@ -88,15 +66,29 @@ impl ExitStatus for io::Error {
     }
 }
 
-/// Errors about what the user gave: their I/O failures carry an [`io::Error`], which is worse.
+/// The status of `cause` if its type is `E`.
+fn status_of<E: ExitStatus>(cause: &(dyn Error + 'static)) -> Option<Exit> {
+    cause.downcast_ref::<E>().map(E::exit_status)
+}
+
+/// Errors about what the user gave (a model, data, picture or key) stand for
+/// [`Exit::InvalidInput`]; their I/O failures carry an [`io::Error`], which is worse. `status`
+/// knows these and the types above: every error type with an exit status.
 macro_rules! invalid_input {
-    ($($error:ty),*) => {$(
-        impl ExitStatus for $error {
+    ($($error:ty),* $(,)?) => {
+        $(impl ExitStatus for $error {
             fn exit_status(&self) -> Exit {
                 Exit::InvalidInput
             }
+        })*
+
+        /// The status `cause` stands for, if its type has one.
+        fn status(cause: &(dyn Error + 'static)) -> Option<Exit> {
+            status_of::<Interrupted>(cause)
+                .or_else(|| status_of::<io::Error>(cause))
+                $(.or_else(|| status_of::<$error>(cause)))*
         }
-    )*};
+    };
 }
 
 invalid_input!(
@@ -109,7 +101,7 @@ invalid_input!(
     ModelError,
     PlotError,
     ShapeMismatch,
-    infer_core::Error
+    infer_core::Error,
 );
 
 /// An input the user gave that cannot be used, in words.

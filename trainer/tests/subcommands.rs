@@ -298,12 +298,17 @@ fn a_model_of_another_shape_is_refused_naming_both_shapes() {
 fn a_closed_stdout_ends_every_command_quietly() {
     let blob = file("model.int8.postcard");
     let float = file("model.safetensors");
-    let commands: [&[&str]; 5] = [
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let commands: [&[&str]; 7] = [
         &["--json", "eval", &blob],
         &["eval", &blob],
         &["--json", "inspect", &float],
         &["inspect", &blob],
         &["predict", "--index", "0", "--model", &blob],
+        &["export", &float, "--out-dir", out],
+        // Log lines during training, then the report: training goes on, the files are written.
+        &["train", "--epochs", "1", "--out-dir", out],
     ];
     for args in commands {
         let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
@@ -320,4 +325,5 @@ fn a_closed_stdout_ends_every_command_quietly() {
         assert_eq!(status.code(), Some(0), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
+    assert!(contents(dir.path())["model.safetensors"] == contents(trained())["model.safetensors"]);
 }

@@ -154,7 +154,9 @@ fn train_with_progress(
     // pipe. A closed stdout does not stop training: the final report ends the run quietly.
     let log = |line: String| match (output.quiet, bar.is_hidden()) {
         (true, _) => {}
-        (false, true) => drop(writeln!(io::stdout(), "{line}")),
+        (false, true) => {
+            let _ = writeln!(io::stdout(), "{line}");
+        }
         (false, false) => bar.println(line),
     };
     if let Start::Resume(checkpoint) = &start {
