@@ -1,16 +1,14 @@
 //! `trainer export`: quantize a float safetensors (ours or PyTorch's) and write device files.
 
-use std::fs;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use anyhow::Context;
 use trainer::file_names::INT8_FILE;
 use trainer::quantize;
 use trainer::safetensors_file::{self as file, FORMAT_VERSION};
 
-use crate::commands::Output;
 use crate::commands::device_files::{DeviceFiles, Signer, SigningArgs};
+use crate::commands::{Output, list_files, write_files};
 
 /// Options of `trainer export`.
 #[derive(clap::Args)]
@@ -32,12 +30,10 @@ pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
     metadata.insert("format_version".into(), FORMAT_VERSION.into());
     metadata.insert("exported_from".into(), args.model.display().to_string());
     let out = &args.out_dir;
-    fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let device_files = DeviceFiles::new(&float, &int8, signer.as_ref())?;
     let mut files = vec![(out.join(INT8_FILE), file::int8_safetensors(&int8, &metadata)?)];
     files.extend(device_files.into_files(out));
-    crate::commands::write_files(out, &files)?;
+    write_files(out, &files)?;
     if !output.quiet {
         let mut out = io::stdout().lock();
         writeln!(
@@ -46,7 +42,7 @@ pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
             args.model.display(),
             args.out_dir.display()
         )?;
-        super::list_files(&mut out, &files)?;
+        list_files(&mut out, &files)?;
     }
     Ok(())
 }

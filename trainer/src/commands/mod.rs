@@ -9,8 +9,11 @@ pub mod plot;
 pub mod predict;
 pub mod train;
 
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use crate::interrupt::{self, Interrupted};
 
@@ -28,9 +31,11 @@ pub struct Output {
 /// What to do when no model file can be read.
 pub const MODEL_HINT: &str = "cannot use the model (train one with `trainer train`, or give a .postcard or .safetensors file)";
 
-/// Writes `files` into `out` all or nothing: staged under temporary names, then renamed into
-/// place unless Ctrl-C came meanwhile (then nothing changes).
+/// Writes `files` into `out` (created if needed) all or nothing: staged under temporary names,
+/// then renamed into place unless Ctrl-C came meanwhile (then nothing changes).
 pub fn write_files(out: &Path, files: &[(PathBuf, Vec<u8>)]) -> anyhow::Result<()> {
+    fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let staged = trainer::atomic_write::stage(files)?;
     if interrupt::requested() {
         drop(staged);

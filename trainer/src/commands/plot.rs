@@ -1,17 +1,15 @@
 //! `trainer plot`: the pictures of a trained model, as `train` draws them.
 
-use std::fs;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use anyhow::Context;
 use trainer::data::{self, Mnist};
 use trainer::file_names::{CONFUSION_PICTURE, TRAINING_PICTURE, WEIGHTS_PICTURE};
 use trainer::history::LogPoint;
 use trainer::settings::Config;
 use trainer::{eval, plot, quantize, safetensors_file};
 
-use crate::commands::Output;
+use crate::commands::{Output, write_files};
 
 /// Options of `trainer plot`.
 #[derive(clap::Args)]
@@ -34,8 +32,6 @@ pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
     let evaluation = eval::evaluate(&infer_core::Model::from_blob(&int8_blob)?, &data.test)?;
 
     let out = &args.out_dir;
-    fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let mut files = vec![
         (out.join(WEIGHTS_PICTURE), plot::weights(&float)?),
         (out.join(CONFUSION_PICTURE), plot::confusion(&evaluation)?),
@@ -51,7 +47,7 @@ pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
     if let Some(history) = history.filter(|h| !h.is_empty()) {
         files.push((out.join(TRAINING_PICTURE), plot::training(&history, &title)?));
     }
-    crate::commands::write_files(out, &files)?;
+    write_files(out, &files)?;
     if !output.quiet {
         let mut out = io::stdout().lock();
         for (path, _) in &files {

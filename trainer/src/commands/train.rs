@@ -263,8 +263,6 @@ fn pictures(
 
 /// Writes the files all or nothing, then removes the finished run's checkpoint.
 fn write(out: &Path, files: &[(PathBuf, Vec<u8>)]) -> anyhow::Result<()> {
-    fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     write_files(out, files)?;
     let checkpoint = out.join(CHECKPOINT_FILE);
     match fs::remove_file(&checkpoint) {
