@@ -55,7 +55,7 @@ pub struct Checkpoint {
     pub since_log: usize,
     /// Logged points so far.
     pub history: Vec<LogPoint>,
-    /// Training seconds so far, so the history's clock continues.
+    /// Training seconds so far, so the progress log's clock continues (not in model files).
     pub seconds: f64,
 }
 
