@@ -258,7 +258,8 @@ fn signed_firmware_refuses_unsigned_forged_tampered_and_rolled_back_blobs() {
             "rollback refused: security counter 4 is below 5",
         ),
     ];
-    let compiled_in = std::fs::read(firmware_dir().join("../tests/fixtures/model.int8.postcard")).unwrap();
+    let compiled_in =
+        std::fs::read(firmware_dir().join("../tests/fixtures/model.int8.postcard")).unwrap();
     for (flashed, reason) in cases {
         let run = run_firmware(elf, Some(&flashed));
         let expected = format!("weights: compiled-in (WEIGHTS region rejected: {reason}");

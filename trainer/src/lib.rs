@@ -32,10 +32,3 @@ pub mod settings;
 pub mod signing;
 #[cfg(feature = "candle")]
 pub mod train;
-
-/// The former home of [`safetensors_file::read_float`], still named by `trainer/tests/faults.rs`:
-/// remove once that test names `safetensors_file`.
-#[doc(hidden)]
-pub mod export {
-    pub use crate::safetensors_file::read_float;
-}

@@ -92,7 +92,8 @@ fn ctrl_c_keeps_the_previous_files_and_resume_ends_as_an_uninterrupted_run() {
             "{file}"
         );
     }
-    let float = |d: &Path| trainer::export::read_float(&d.join("model.safetensors")).unwrap().0;
+    let float =
+        |d: &Path| trainer::safetensors_file::read_float(&d.join("model.safetensors")).unwrap().0;
     assert_eq!(float(&out), float(&fresh));
 }
 
