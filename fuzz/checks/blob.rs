@@ -132,7 +132,7 @@ fn check_model(model: &Model<'_>, data: &[u8]) {
         let error = Error::InputLength { expected: inputs, found: wrong };
         let image = vec![0; wrong];
         assert_eq!(model.logits(&image), Err(error));
-        assert_eq!(model.logits_reference(&image), Err(error));
+        assert_eq!(model.logits_portable(&image), Err(error));
         assert_eq!(model.classify(&image), Err(error));
         assert_eq!(model.predict(&image), Err(error));
     }
@@ -141,8 +141,8 @@ fn check_model(model: &Model<'_>, data: &[u8]) {
 fn check_image(model: &Model<'_>, image: &[u8]) {
     let logits = model.logits(image).expect("an image of the model's size");
     assert_eq!(logits.len(), model.classes());
-    let reference = model.logits_reference(image).unwrap();
-    assert_eq!(bits(&logits), bits(&reference), "fast kernel differs from the reference");
+    let portable = model.logits_portable(image).unwrap();
+    assert_eq!(bits(&logits), bits(&portable), "fast kernel differs from the portable one");
 
     let normalized: Vec<f32> = image.iter().map(|&p| infer_core::normalize_pixel(p)).collect();
     match model.scheme() {

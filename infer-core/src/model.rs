@@ -1,45 +1,34 @@
-//! A decoded model and inference with it.
+//! The runtime model, built from a validated [`Blob`], and inference with it.
+//!
+//! The int8 model computes `logit[c] = (sum_i q[c][i] * p[i]) as f32 * (scale[c] / 255) +
+//! bias[c]` for raw pixels `p[i]`: the sum is exact in an i32, then one f32 multiply and one
+//! add, all IEEE-754 round-to-nearest, so every target gets the same bits.
 
-use heapless::Vec;
-
-use crate::{Error, MAX_CLASSES, blob, kernel, normalize_pixel, softmax};
-
-/// One f32 per class (logits, probabilities, biases), kept on the stack.
-pub type PerClass = Vec<f32, MAX_CLASSES>;
-
-/// Room for one value per class; the first `classes` are meaningful.
-pub(crate) type Scratch = [f32; MAX_CLASSES];
-
-/// How the weights are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Scheme {
-    /// IEEE-754 binary32 weights.
-    F32,
-    /// int8 weights with one f32 scale per class; integer dot product with raw pixels.
-    Int8,
-}
+use crate::blob::{Arrays, Blob, Scheme};
+use crate::values::{PerClass, Scratch, f32s, per_class};
+use crate::{Error, MAX_CLASSES, kernel, softmax};
 
 /// A validated model whose weights borrow the blob they were decoded from.
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
     inputs: usize,
-    weights: Weights<'a>,
     classes: usize,
+    weights: Weights<'a>,
     bias: Scratch,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum Weights<'a> {
+enum Weights<'a> {
     /// Little-endian f32, `[class][input]`.
     F32(&'a [u8]),
     /// i8 as bytes, `[class][input]`, and per class `scale / 255`: the factor from the raw-pixel
-    /// integer dot product to the logit.
+    /// integer dot product to the logit, folded once here.
     Int8 { weights: &'a [u8], pixel_scales: Scratch },
 }
 
 /// The outcome of classifying one input.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Prediction {
     /// The most probable class; ties go to the lowest index.
     pub class: usize,
@@ -49,23 +38,39 @@ pub struct Prediction {
     pub probabilities: PerClass,
 }
 
+/// Maps a raw pixel to the `[0, 1]` input the float model was trained on, exactly as
+/// PyTorch's `ToTensor` does (`p as f32 / 255.0`). The trainer uses this same function.
+#[inline]
+pub fn normalize_pixel(pixel: u8) -> f32 {
+    f32::from(pixel) / 255.0
+}
+
+impl<'a> From<Blob<'a>> for Model<'a> {
+    fn from(blob: Blob<'a>) -> Self {
+        let (weights, bias) = match blob.arrays() {
+            Arrays::F32 { weights, bias } => (Weights::F32(weights), bias),
+            Arrays::Int8 { weights, scales, bias } => {
+                let pixel_scales = scratch(f32s(scales).map(|scale| scale / 255.0));
+                (Weights::Int8 { weights, pixel_scales }, bias)
+            }
+        };
+        let bias = scratch(f32s(bias));
+        Self { inputs: blob.inputs(), classes: blob.classes(), weights, bias }
+    }
+}
+
 impl<'a> Model<'a> {
-    pub(crate) fn new(inputs: usize, classes: usize, weights: Weights<'a>, bias: Scratch) -> Self {
-        Self { inputs, classes, weights, bias }
-    }
-
-    /// Decodes a blob (see [`blob`] for its layout) and validates all of it: magic, version,
-    /// CRC-32, shape, array lengths, and that every value is finite. The weights are borrowed,
-    /// not copied.
+    /// Validates a blob (see [`blob`](crate::blob) for its layout and checks) and builds the
+    /// model: the weights are borrowed, not copied.
     pub fn from_blob(bytes: &'a [u8]) -> Result<Self, Error> {
-        blob::decode(bytes)
+        Blob::parse(bytes).map(Self::from)
     }
 
-    /// Decodes the blob at the start of `region`, a fixed-size area such as a flash partition,
-    /// with the same checks as [`from_blob`](Self::from_blob); whatever follows the blob (erased
-    /// flash, an older longer blob) is ignored.
+    /// Builds the model from the blob at the start of `region`, a fixed-size area such as a
+    /// flash partition, with the same checks as [`from_blob`](Self::from_blob); whatever
+    /// follows the blob (erased flash, an older longer blob) is ignored.
     pub fn from_region(region: &'a [u8]) -> Result<Self, Error> {
-        blob::decode_prefix(region).map(|(model, _)| model)
+        Blob::parse_prefix(region).map(|(blob, _)| Self::from(blob))
     }
 
     /// Values per input: 784 for a 28x28 image.
@@ -86,15 +91,17 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major.
+    /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major, with the
+    /// fastest kernel of the target.
     pub fn logits(&self, image: &[u8]) -> Result<PerClass, Error> {
         let logits = self.logits_with(image, kernel::int8_dots)?;
         Ok(per_class(self.used(&logits)))
     }
 
-    /// [`logits`](Self::logits) computed with the portable reference kernel only. `logits` uses
-    /// the fastest kernel of the target and equals this bit for bit; firmware can check that.
-    pub fn logits_reference(&self, image: &[u8]) -> Result<PerClass, Error> {
+    /// [`logits`](Self::logits) computed with the portable reference kernel (safe Rust, the
+    /// same on every target). Integer sums are exact, so `logits` equals it bit for bit; a
+    /// firmware can check its fast kernel against it.
+    pub fn logits_portable(&self, image: &[u8]) -> Result<PerClass, Error> {
         let logits = self.logits_with(image, kernel::portable::int8_dots)?;
         Ok(per_class(self.used(&logits)))
     }
@@ -140,13 +147,10 @@ impl<'a> Model<'a> {
         Ok(match &self.weights {
             Weights::Int8 { weights, pixel_scales } => {
                 let mut sums = [0; MAX_CLASSES];
-                let sums = &mut sums[..self.classes];
-                dots(weights, image, sums);
+                dots(weights, image, &mut sums[..self.classes]);
                 let mut logits = [0.0; MAX_CLASSES];
-                for (logit, ((&dot, &scale), &bias)) in
-                    logits.iter_mut().zip(sums.iter().zip(pixel_scales).zip(&self.bias))
-                {
-                    *logit = dot as f32 * scale + bias;
+                for (c, logit) in logits.iter_mut().enumerate() {
+                    *logit = sums[c] as f32 * pixel_scales[c] + self.bias[c];
                 }
                 logits
             }
@@ -196,8 +200,9 @@ impl<'a> Model<'a> {
     }
 }
 
-/// The first `values.len()` entries of a scratch array as a [`PerClass`]; callers never pass
-/// more than [`MAX_CLASSES`] (shapes are validated), so nothing is ever dropped.
-pub(crate) fn per_class(values: &[f32]) -> PerClass {
-    PerClass::from_slice(values).unwrap_or_default()
+/// Up to [`MAX_CLASSES`] values in a scratch array, zeros after them.
+fn scratch(values: impl Iterator<Item = f32>) -> Scratch {
+    let mut scratch = [0.0; MAX_CLASSES];
+    scratch.iter_mut().zip(values).for_each(|(s, v)| *s = v);
+    scratch
 }

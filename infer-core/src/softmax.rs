@@ -1,6 +1,7 @@
 //! Turning logits into a class and probabilities, defined for every f32 input.
 
-use crate::{Error, MAX_CLASSES, model::PerClass, model::per_class};
+use crate::Error;
+use crate::values::{MAX_CLASSES, PerClass, per_class};
 
 /// Index of the largest logit; ties go to the lowest index.
 ///

@@ -17,10 +17,16 @@ use core::arch::asm;
 const INPUTS: usize = 784;
 /// Classes per pass: 5 accumulators + 7 working registers fill the core's register file.
 const GROUP: usize = 5;
-const _: () = assert!(INPUTS % 8 == 0 && 4 * INPUTS < 4096, "two words per loop, ldr imm12");
+const _: () = assert!(INPUTS.is_multiple_of(8) && 4 * INPUTS < 4096, "two words/loop, ldr imm12");
 
-/// See [`super::int8_dots`]; `false` (nothing done) for inputs this kernel does not cover.
+/// See [`super::int8_dots`]; `false` (nothing done) for inputs this kernel does not cover. The
+/// word loads need word-aligned pixels and weights (every row then is, as `INPUTS` is a multiple
+/// of 4): a core may trap unaligned loads (`CCR.UNALIGN_TRP`), and version 1 blobs do not align.
 pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
+    let aligned = |bytes: &[u8]| bytes.as_ptr().addr().is_multiple_of(4);
+    if !aligned(weights) || !aligned(pixels) {
+        return false;
+    }
     let Ok(pixels) = <&[u8; INPUTS]>::try_from(pixels) else { return false };
     let mut groups = weights.chunks_exact(GROUP * INPUTS);
     let mut outs = dots.chunks_exact_mut(GROUP);
@@ -80,7 +86,7 @@ fn group(rows: &[u8; GROUP * INPUTS], pixels: &[u8; INPUTS]) -> [i32; GROUP] {
     let [mut a0, mut a1, mut a2, mut a3, mut a4] = [0i32; GROUP];
     // SAFETY: the loop reads `pixels` word by word from its start to `end`, INPUTS bytes, and
     // `rows` at offsets k * INPUTS + [0, INPUTS) for k < GROUP, all inside the two arrays (the
-    // types fix their lengths). Cortex-M4 loads words at any alignment. Only registers are
+    // types fix their lengths), at word-aligned addresses (checked by `int8_dots`). Only registers are
     // written; sums stay below 2^31 (MAX_INPUTS), so SMLAD's wrap-around never happens.
     unsafe {
         asm!(
