@@ -6,6 +6,9 @@ use crate::values::{MAX_CLASSES, MAX_INPUTS};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
+// A word-sized tag puts every field at a word boundary: copies of an error then never combine
+// bytes into unaligned loads, which fault on cores that trap them (the firmware checks).
+#[repr(u32)]
 pub enum Error {
     /// The bytes end before the blob does: a cut-off transfer, or a corrupted length field.
     Truncated,
