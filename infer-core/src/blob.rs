@@ -164,19 +164,16 @@ impl<'a> Blob<'a> {
         let (k, n) = (self.classes, self.inputs);
         let bias = match self.arrays {
             Arrays::F32 { weights, bias } => {
-                check_floats(Field::Weights, weights, k * n * 4)?;
+                check_floats(Field::Weights, weights, k * n * 4, f32::MIN)?;
                 bias
             }
             Arrays::Int8 { weights, scales, bias } => {
                 check_len(Field::Weights, weights, k * n)?;
-                check_floats(Field::Scales, scales, k * 4)?;
-                if f32s(scales).any(|s| s < 0.0) {
-                    return Err(Error::InvalidValue { field: Field::Scales });
-                }
+                check_floats(Field::Scales, scales, k * 4, 0.0)?;
                 bias
             }
         };
-        check_floats(Field::Bias, bias, k * 4)
+        check_floats(Field::Bias, bias, k * 4, f32::MIN)
     }
 }
 
@@ -198,11 +195,11 @@ impl<'a> Reader<'a> {
     /// Magic and version, checked first so that a foreign file or a newer format gets a
     /// precise error rather than a checksum failure.
     fn header(&mut self) -> Result<u16, Error> {
-        match self.take(MAGIC.len()) {
-            Ok(magic) if magic == MAGIC => {}
-            Err(_) if MAGIC.starts_with(self.rest) => return Err(Error::Truncated),
+        match self.rest.first_chunk() {
+            Some(&MAGIC) => self.take(MAGIC.len())?,
+            None if MAGIC.starts_with(self.rest) => return Err(Error::Truncated),
             _ => return Err(Error::BadMagic),
-        }
+        };
         let version = self.varint(u16::MAX.into())? as u16;
         if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             Ok(version)
@@ -278,10 +275,11 @@ fn check_len(field: Field, bytes: &[u8], expected: usize) -> Result<(), Error> {
     }
 }
 
-/// Length, then that every value is finite.
-fn check_floats(field: Field, bytes: &[u8], expected: usize) -> Result<(), Error> {
+/// Length, then that every value is finite and at least `min`.
+fn check_floats(field: Field, bytes: &[u8], expected: usize, min: f32) -> Result<(), Error> {
     check_len(field, bytes, expected)?;
-    if f32s(bytes).all(f32::is_finite) { Ok(()) } else { Err(Error::InvalidValue { field }) }
+    let valid = |v: f32| (min..=f32::MAX).contains(&v);
+    if f32s(bytes).all(valid) { Ok(()) } else { Err(Error::InvalidValue { field }) }
 }
 
 /// CRC-32/ISO-HDLC, bit by bit: no lookup table in flash.

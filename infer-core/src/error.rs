@@ -107,8 +107,9 @@ impl fmt::Display for Error {
         match *self {
             Error::Truncated => f.write_str("blob is truncated (or a length field is corrupted)"),
             Error::BadMagic => f.write_str("not a weights blob (magic `ICBL` missing)"),
+            // As a u32, whose formatting code a firmware already has more often than u16's.
             Error::UnsupportedVersion(v) => {
-                write!(f, "blob format version {v} is not supported by this build")
+                write!(f, "blob format version {} is not supported by this build", u32::from(v))
             }
             Error::ChecksumMismatch => f.write_str("blob CRC-32 mismatch: the bytes are corrupted"),
             Error::Malformed => f.write_str("blob is malformed (invalid encoding)"),

@@ -8,22 +8,10 @@ use crate::blob::{Arrays, Blob, Scheme};
 use crate::values::{PerClass, Scratch, f32s, per_class};
 use crate::{Error, MAX_CLASSES, kernel, softmax};
 
-/// A validated model whose weights borrow the blob they were decoded from.
-#[derive(Debug, Clone)]
+/// A validated model: its arrays stay in the blob, read in place at every inference.
+#[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
-    inputs: usize,
-    classes: usize,
-    weights: Weights<'a>,
-    bias: Scratch,
-}
-
-#[derive(Debug, Clone)]
-enum Weights<'a> {
-    /// Little-endian f32, `[class][input]`.
-    F32(&'a [u8]),
-    /// i8 as bytes, `[class][input]`, and per class `scale / 255`: the factor from the raw-pixel
-    /// integer dot product to the logit, folded once here.
-    Int8 { weights: &'a [u8], pixel_scales: Scratch },
+    blob: Blob<'a>,
 }
 
 /// The outcome of classifying one input.
@@ -47,15 +35,7 @@ pub fn normalize_pixel(pixel: u8) -> f32 {
 
 impl<'a> From<Blob<'a>> for Model<'a> {
     fn from(blob: Blob<'a>) -> Self {
-        let (weights, bias) = match blob.arrays() {
-            Arrays::F32 { weights, bias } => (Weights::F32(weights), bias),
-            Arrays::Int8 { weights, scales, bias } => {
-                let pixel_scales = scratch(f32s(scales).map(|scale| scale / 255.0));
-                (Weights::Int8 { weights, pixel_scales }, bias)
-            }
-        };
-        let bias = scratch(f32s(bias));
-        Self { inputs: blob.inputs(), classes: blob.classes(), weights, bias }
+        Self { blob }
     }
 }
 
@@ -75,20 +55,17 @@ impl<'a> Model<'a> {
 
     /// Values per input: 784 for a 28x28 image.
     pub fn inputs(&self) -> usize {
-        self.inputs
+        self.blob.inputs()
     }
 
     /// Number of classes.
     pub fn classes(&self) -> usize {
-        self.classes
+        self.blob.classes()
     }
 
     /// How the weights are stored.
     pub fn scheme(&self) -> Scheme {
-        match self.weights {
-            Weights::F32(_) => Scheme::F32,
-            Weights::Int8 { .. } => Scheme::Int8,
-        }
+        self.blob.scheme()
     }
 
     /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major, with the
@@ -112,12 +89,12 @@ impl<'a> Model<'a> {
     /// may overflow logits to infinity, which [`softmax`](crate::softmax) takes to its limits.
     pub fn logits_normalized(&self, input: &[f32]) -> Result<PerClass, Error> {
         self.check_input_len(input.len())?;
-        match &self.weights {
-            Weights::F32(_) if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
-            Weights::F32(weights) => {
-                Ok(per_class(self.used(&self.f32_logits(weights, input, |x| x))))
+        match self.blob.arrays() {
+            Arrays::F32 { .. } if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
+            Arrays::F32 { weights, bias } => {
+                Ok(per_class(self.used(&self.f32_logits(weights, bias, input, |x| x))))
             }
-            Weights::Int8 { .. } => Err(Error::SchemeMismatch),
+            Arrays::Int8 { .. } => Err(Error::SchemeMismatch),
         }
     }
 
@@ -144,30 +121,31 @@ impl<'a> Model<'a> {
         dots: fn(&[u8], &[u8], &mut [i32]),
     ) -> Result<Scratch, Error> {
         self.check_input_len(image.len())?;
-        Ok(match &self.weights {
-            Weights::Int8 { weights, pixel_scales } => {
+        Ok(match self.blob.arrays() {
+            Arrays::Int8 { weights, scales, bias } => {
                 let mut sums = [0; MAX_CLASSES];
-                dots(weights, image, &mut sums[..self.classes]);
+                dots(weights, image, &mut sums[..self.classes()]);
                 let mut logits = [0.0; MAX_CLASSES];
-                for (c, logit) in logits.iter_mut().enumerate() {
-                    *logit = sums[c] as f32 * pixel_scales[c] + self.bias[c];
+                let per_class = f32s(scales).zip(f32s(bias));
+                for ((logit, &sum), (scale, bias)) in logits.iter_mut().zip(&sums).zip(per_class) {
+                    *logit = sum as f32 * (scale / 255.0) + bias;
                 }
                 logits
             }
-            Weights::F32(weights) => self.f32_logits_of_pixels(weights, image),
+            Arrays::F32 { weights, bias } => self.f32_logits_of_pixels(weights, bias, image),
         })
     }
 
     fn f32_logits<T: Copy>(
         &self,
         weights: &[u8],
+        bias: &[u8],
         input: &[T],
         x: impl Fn(T) -> f32 + Copy,
     ) -> Scratch {
         let mut logits = [0.0; MAX_CLASSES];
-        for ((logit, row), &bias) in
-            logits.iter_mut().zip(weights.chunks_exact(self.inputs * 4)).zip(&self.bias)
-        {
+        let rows = weights.chunks_exact(self.inputs() * 4);
+        for ((logit, row), bias) in logits.iter_mut().zip(rows).zip(f32s(bias)) {
             *logit = kernel::dot_f32(row, input, x) + bias;
         }
         logits
@@ -175,34 +153,27 @@ impl<'a> Model<'a> {
 
     /// Normalizes the pixels once where the stack allows it (64-bit hosts), else per use;
     /// the values, and so the logits, are the same either way.
-    fn f32_logits_of_pixels(&self, weights: &[u8], image: &[u8]) -> Scratch {
+    fn f32_logits_of_pixels(&self, weights: &[u8], bias: &[u8], image: &[u8]) -> Scratch {
         #[cfg(target_pointer_width = "64")]
         if image.len() <= kernel::MAX_BUFFERED_INPUTS {
             let mut buffer = [0.0; kernel::MAX_BUFFERED_INPUTS];
             for (x, &p) in buffer.iter_mut().zip(image) {
                 *x = normalize_pixel(p);
             }
-            return self.f32_logits(weights, &buffer[..image.len()], |x| x);
+            return self.f32_logits(weights, bias, &buffer[..image.len()], |x| x);
         }
-        self.f32_logits(weights, image, normalize_pixel)
+        self.f32_logits(weights, bias, image, normalize_pixel)
     }
 
     fn used<'s>(&self, scratch: &'s Scratch) -> &'s [f32] {
-        &scratch[..self.classes]
+        &scratch[..self.classes()]
     }
 
     fn check_input_len(&self, found: usize) -> Result<(), Error> {
-        if found == self.inputs {
+        if found == self.inputs() {
             Ok(())
         } else {
-            Err(Error::InputLength { expected: self.inputs, found })
+            Err(Error::InputLength { expected: self.inputs(), found })
         }
     }
-}
-
-/// Up to [`MAX_CLASSES`] values in a scratch array, zeros after them.
-fn scratch(values: impl Iterator<Item = f32>) -> Scratch {
-    let mut scratch = [0.0; MAX_CLASSES];
-    scratch.iter_mut().zip(values).for_each(|(s, v)| *s = v);
-    scratch
 }

@@ -24,5 +24,5 @@ pub(crate) fn per_class(values: &[f32]) -> PerClass {
 
 /// Reads little-endian f32s; a trailing partial value is ignored (lengths are checked first).
 pub(crate) fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    bytes.as_chunks().0.iter().map(|&b| f32::from_le_bytes(b))
 }

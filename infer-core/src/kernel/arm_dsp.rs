@@ -28,14 +28,13 @@ pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool
         return false;
     }
     let Ok(pixels) = <&[u8; INPUTS]>::try_from(pixels) else { return false };
-    let mut groups = weights.chunks_exact(GROUP * INPUTS);
-    let mut outs = dots.chunks_exact_mut(GROUP);
-    for (out, rows) in (&mut outs).zip(&mut groups) {
-        if let Ok(rows) = rows.try_into() {
-            out.copy_from_slice(&group(rows, pixels));
-        }
+    let (outs, rest) = dots.as_chunks_mut::<GROUP>();
+    let (groups, _) = weights.as_chunks::<{ GROUP * INPUTS }>();
+    for (out, rows) in outs.iter_mut().zip(groups) {
+        *out = group(rows, pixels);
     }
-    super::portable::int8_dots(groups.remainder(), pixels, outs.into_remainder());
+    let done = outs.len() * GROUP * INPUTS;
+    super::portable::int8_dots(weights.get(done..).unwrap_or_default(), pixels, rest);
     true
 }
 
