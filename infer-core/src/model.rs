@@ -124,7 +124,7 @@ impl<'a> Model<'a> {
         Ok(match self.blob.arrays() {
             Arrays::Int8 { weights, scales, bias } => {
                 let mut sums = [0; MAX_CLASSES];
-                dots(weights, image, &mut sums[..self.classes()]);
+                dots(weights, image, sums.get_mut(..self.classes()).unwrap_or_default());
                 let mut logits = [0.0; MAX_CLASSES];
                 let per_class = f32s(scales).zip(f32s(bias));
                 for ((logit, &sum), (scale, bias)) in logits.iter_mut().zip(&sums).zip(per_class) {
@@ -166,7 +166,7 @@ impl<'a> Model<'a> {
     }
 
     fn used<'s>(&self, scratch: &'s Scratch) -> &'s [f32] {
-        &scratch[..self.classes()]
+        scratch.get(..self.classes()).unwrap_or_default()
     }
 
     fn check_input_len(&self, found: usize) -> Result<(), Error> {
