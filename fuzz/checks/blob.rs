@@ -8,7 +8,7 @@
 //! `infer-core/tests/fuzz_replay.rs`, so both run exactly these checks.
 
 use crc::{CRC_32_ISO_HDLC, Crc};
-use infer_core::blob::{Params, encode};
+use infer_core::blob::{Blob, FORMAT_VERSION, OLDEST_FORMAT_VERSION, Params, encode};
 use infer_core::{Error, MAX_CLASSES, MAX_INPUTS, Model, Scheme, softmax};
 
 /// Checks `data` as it is, with its last four bytes replaced by the CRC-32 of the rest (so that
@@ -103,6 +103,10 @@ fn check_bytes(data: &[u8]) {
         check_model(model, data);
     }
     if let Ok(model) = &blob {
+        let view = Blob::parse(data).expect("the blob a model came from");
+        assert!((OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&view.version()));
+        let shape = (view.inputs(), view.classes(), view.scheme());
+        assert_eq!(shape, (model.inputs(), model.classes(), model.scheme()));
         // Erased flash after the blob: the same model from the region.
         let mut padded = data.to_vec();
         padded.extend_from_slice(&[0xFF; 8]);

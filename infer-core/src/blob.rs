@@ -1,7 +1,7 @@
 //! The weights blob: its byte layout, a validated view of it ([`Blob`]), and encoding
 //! (feature `encode`).
 //!
-//! A blob is one [postcard] message followed by its CRC-32. Postcard writes integers as
+//! A blob is one [postcard](https://docs.rs/postcard) message followed by its CRC-32. Postcard writes integers as
 //! *varints* (unsigned LEB128: 7 bits per byte, least significant group first, high bit set on
 //! every byte but the last; always the shortest form) and byte arrays as a varint length
 //! followed by the bytes. Floats are IEEE-754 binary32, little-endian. In order:

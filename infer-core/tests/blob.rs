@@ -344,3 +344,54 @@ fn reencode(blob: &Blob<'_>) -> Vec<u8> {
 fn bits(values: &[f32]) -> Vec<u32> {
     values.iter().map(|v| v.to_bits()).collect()
 }
+
+/// What the `blob` docs say a version 2 blob is, in postcard's terms.
+#[derive(serde::Deserialize)]
+struct Postcard<'a> {
+    magic: [u8; 4],
+    version: u16,
+    inputs: u32,
+    classes: u32,
+    #[serde(borrow)]
+    arrays: PostcardArrays<'a>,
+}
+
+#[derive(serde::Deserialize)]
+enum PostcardArrays<'a> {
+    F32 {
+        pad: &'a [u8],
+        weights: &'a [u8],
+        pad_bias: &'a [u8],
+        bias: &'a [u8],
+    },
+    Int8 {
+        pad: &'a [u8],
+        weights: &'a [u8],
+        pad_scales: &'a [u8],
+        scales: &'a [u8],
+        pad_bias: &'a [u8],
+        bias: &'a [u8],
+    },
+}
+
+#[test]
+fn postcard_reads_a_blob_as_documented() {
+    for blob in [int8_blob(), f32_blob()] {
+        let (wire, crc) = postcard::take_from_bytes::<Postcard<'_>>(&blob).unwrap();
+        assert_eq!((wire.magic, wire.version, crc.len()), (*b"ICBL", FORMAT_VERSION, 4));
+        let view = Blob::parse(&blob).unwrap();
+        assert_eq!((wire.inputs as usize, wire.classes as usize), (view.inputs(), view.classes()));
+        let (pads, arrays) = match (wire.arrays, view.arrays()) {
+            (PostcardArrays::F32 { pad, weights, pad_bias, bias }, Arrays::F32 { .. }) => {
+                (vec![pad, pad_bias], Arrays::F32 { weights, bias })
+            }
+            (
+                PostcardArrays::Int8 { pad, weights, pad_scales, scales, pad_bias, bias },
+                Arrays::Int8 { .. },
+            ) => (vec![pad, pad_scales, pad_bias], Arrays::Int8 { weights, scales, bias }),
+            _ => panic!("postcard and the decoder disagree on the scheme"),
+        };
+        assert_eq!(arrays, view.arrays());
+        assert!(pads.iter().all(|pad| pad.len() < 16 && pad.iter().all(|&b| b == 0)));
+    }
+}
