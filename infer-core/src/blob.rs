@@ -1,10 +1,11 @@
 //! The weights blob: its byte layout, a validated view of it ([`Blob`]), and encoding
 //! (feature `encode`).
 //!
-//! A blob is one [postcard](https://docs.rs/postcard) message followed by its CRC-32. Postcard writes integers as
-//! *varints* (unsigned LEB128: 7 bits per byte, least significant group first, high bit set on
-//! every byte but the last; always the shortest form) and byte arrays as a varint length
-//! followed by the bytes. Floats are IEEE-754 binary32, little-endian. In order:
+//! A blob is one [postcard](https://docs.rs/postcard) message followed by its CRC-32. Postcard
+//! writes integers as *varints* (unsigned LEB128: 7 bits per byte, least significant group
+//! first, high bit set on every byte but the last; here always the shortest form) and byte
+//! arrays as a varint length followed by the bytes. Floats are IEEE-754 binary32,
+//! little-endian. In order:
 //!
 //! | field            | encoding                 | value                                            |
 //! |------------------|--------------------------|--------------------------------------------------|
@@ -35,14 +36,16 @@
 //! Version 1, still read (devices in the field hold it), is the same without the padding
 //! fields: each array's length follows the previous array directly.
 //!
-//! In postcard's terms a version 2 blob is the message of the struct `(magic: [u8; 4],
-//! version: u16, inputs: u32, classes: u32, arrays: enum { F32 { pad: &[u8], weights: &[u8],
-//! pad: &[u8], bias: &[u8] }, Int8 { .. } })`. The decoder reads it without serde: it needs
-//! each array's offset, and stays a fraction of the flash.
+//! In postcard's terms, a version 2 blob is a struct `{ magic: [u8; 4], version: u16, inputs:
+//! u32, classes: u32, arrays: Arrays }` with `enum Arrays { F32 { pad, weights, pad_bias, bias },
+//! Int8 { pad, weights, pad_scales, scales, pad_bias, bias } }`, every array a `&[u8]`. The
+//! decoder reads it without serde: it needs each array's offset, and much less flash.
 //!
 //! The float model computes `logit[c] = sum_i w[c][i] * x[i] + bias[c]` with `x[i] = p[i] / 255`
-//! for a pixel `p[i]`; the int8 model approximates `w[c][i]` by `q[c][i] * scale[c]` (see
-//! [`Model`](crate::Model)).
+//! for a pixel `p[i]`. The int8 model approximates `w[c][i]` by `q[c][i] * scale[c]` and computes
+//! `logit[c] = (sum_i q[c][i] * p[i]) as f32 * (scale[c] / 255) + bias[c]`: the sum is exact in
+//! an i32, then one f32 division, multiply and add, all IEEE-754 round-to-nearest, so every
+//! target gets the same bits.
 //!
 //! [`MAX_INPUTS`]: crate::MAX_INPUTS
 //! [`MAX_CLASSES`]: crate::MAX_CLASSES

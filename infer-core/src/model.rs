@@ -1,8 +1,5 @@
-//! The runtime model, built from a validated [`Blob`], and inference with it.
-//!
-//! The int8 model computes `logit[c] = (sum_i q[c][i] * p[i]) as f32 * (scale[c] / 255) +
-//! bias[c]` for raw pixels `p[i]`: the sum is exact in an i32, then one f32 multiply and one
-//! add, all IEEE-754 round-to-nearest, so every target gets the same bits.
+//! The runtime model over a validated [`Blob`], and inference with it, as the
+//! [`blob`](crate::blob) docs define it.
 
 use crate::blob::{Arrays, Blob, Scheme};
 use crate::values::{PerClass, Scratch, f32s, per_class};
