@@ -1,62 +1,83 @@
 #!/usr/bin/env python3
-"""Flash and RAM of the firmware, and of the infer-core part with its weights.
+"""Flash that infer-core costs the example firmware, measured by difference.
 
-Usage: scripts/firmware-size.py [ELF]   (default: the release build of firmware-example)
+Usage: scripts/firmware-size.py
 
-Sections come from llvm-size; the infer-core part is the sum of the symbols (from llvm-nm)
-of infer-core and the crates only it pulls in (postcard, serde, libm, crc, heapless), plus the
-compiled-in blob. Formatting of infer-core's errors is counted apart: it is linked only when
-the application prints them. Needs `rustup component add llvm-tools`.
+Builds firmware-example twice in release: as it is, and with feature `without-infer-core`,
+where src/infer.rs replaces every infer-core call with a stand-in returning opaque values and
+the compiled-in blob is left out; the rest of the program (printing, measuring, test images)
+stays. Flash is .vector_table + .text + .rodata + .data, as llvm-size reports them (the vector
+table is the same in both and cancels out). The difference is infer-core's code, everything
+only it pulls in (libm, heapless, core's generic code it instantiates, its error messages) and
+the int8 blob, less the few bytes of the stand-ins. The largest symbols only the full build
+has are listed. Needs `rustup component add llvm-tools` (or llvm-size and llvm-nm on PATH).
 """
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
-elf = Path(sys.argv[1]) if len(sys.argv) > 1 else \
-    root / "firmware-example/target/thumbv7em-none-eabihf/release/firmware-example"
-sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=True).stdout.strip()
-tools = Path(sysroot) / "lib/rustlib/x86_64-unknown-linux-gnu/bin"
+firmware = root / "firmware-example"
+BUDGET = 12 * 1024
+FLASH = (".vector_table", ".text", ".rodata", ".data")
 
 
-def run(tool, *args):
-    return subprocess.run([str(tools / tool), *args], capture_output=True, text=True, check=True).stdout
+def tool(name):
+    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    bundled = next(Path(sysroot, "lib/rustlib").glob(f"*/bin/{name}"), None)
+    return str(bundled) if bundled else shutil.which(name) or name
 
 
-sections = {}
-for line in run("llvm-size", "-A", str(elf)).splitlines():
-    parts = line.split()
-    if len(parts) == 3 and parts[1].isdigit():
-        sections[parts[0]] = int(parts[1])
-flash = sum(sections.get(s, 0) for s in (".vector_table", ".text", ".rodata", ".data"))
-ram = sections.get(".data", 0) + sections.get(".bss", 0)
+def run(*args, cwd=None):
+    return subprocess.run(args, capture_output=True, text=True, check=True, cwd=cwd).stdout
 
-INFER_CORE = ("infer_core", "postcard", "serde", "libm", "crc::", "heapless")
-# Feature `signed`: Ed25519 verification (infer_core::signed's own code counts here too).
-SIGNATURE = ("ed25519", "curve25519", "sha2", "subtle", "signature::", "infer_core::signed")
-FORMATTING = ("as core..fmt", "as$u20$core..fmt", "Display", "Debug")
-code = formatting = blob = signature = 0
-for line in run("llvm-nm", "-S", "--size-sort", "-C", str(elf)).splitlines():
-    parts = line.split(None, 3)
-    if len(parts) != 4:
-        continue
-    size, name = int(parts[1], 16), parts[3]
-    if "COMPILED_IN" in name:
-        blob += size
-    elif any(k in name for k in SIGNATURE):
-        signature += size
-    elif any(k in name for k in INFER_CORE):
-        if any(k in name for k in FORMATTING):
-            formatting += size
-        else:
-            code += size
 
-print(f"firmware {elf.name}: flash {flash} B (text {sections.get('.text', 0)}, "
-      f"rodata {sections.get('.rodata', 0)}), static RAM {ram} B (data {sections.get('.data', 0)}, "
-      f"bss {sections.get('.bss', 0)})")
-print(f"infer-core code (decode + inference + softmax): {code} B")
-print(f"int8 weights blob: {blob} B")
-print(f"infer-core code + weights: {code + blob} B = {(code + blob) / 1024:.2f} KiB (target <= 12 KiB)")
-print(f"infer-core error formatting (linked only when printed): {formatting} B")
-if signature:
-    print(f"signature verification (feature signed: ed25519-dalek, curve25519-dalek, sha2): {signature} B")
+def build(target_dir, *features):
+    run("cargo", "build", "--release", "--bin", "firmware-example", "--target-dir", target_dir,
+        *features, cwd=firmware)
+    return firmware / target_dir / "thumbv7em-none-eabihf/release/firmware-example"
+
+
+def sections(elf):
+    sizes = {}
+    for line in run(tool("llvm-size"), "-A", str(elf)).splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def symbols(elf):
+    sizes = {}
+    for line in run(tool("llvm-nm"), "-S", "-C", "--defined-only", str(elf)).splitlines():
+        parts = line.split(None, 3)
+        if len(parts) == 4 and parts[2].lower() in "tr":
+            name = parts[3].rsplit("::h", 1)[0]  # the hash differs between the builds
+            sizes[name] = sizes.get(name, 0) + int(parts[1], 16)
+    return sizes
+
+
+def describe(label, elf):
+    s = sections(elf)
+    flash = sum(s.get(name, 0) for name in FLASH)
+    print(f"{label}: flash {flash} B (vector table {s.get('.vector_table', 0)}, text "
+          f"{s.get('.text', 0)}, rodata {s.get('.rodata', 0)}, data {s.get('.data', 0)})")
+    return flash
+
+
+full = build("target")
+stand_in = build("target/without-infer-core", "--features", "without-infer-core")
+with_core = describe("firmware", full)
+without = describe("firmware without infer-core (stand-ins, no blob)", stand_in)
+only_full = symbols(full)
+for name, size in symbols(stand_in).items():
+    only_full[name] = only_full.get(name, 0) - size
+blob = next(size for name, size in only_full.items() if "COMPILED_IN" in name)
+difference = with_core - without
+print(f"infer-core code + int8 weights: {difference} B = {difference / 1024:.2f} KiB "
+      f"(budget {BUDGET} B): the blob {blob} B (aligned), code {difference - blob} B")
+print("largest symbols only in the full build (B):")
+for name, size in sorted(only_full.items(), key=lambda kv: -kv[1])[:12]:
+    if size > 0:
+        print(f"  {size:6} {name[:100]}")

@@ -7,8 +7,8 @@ use cortex_m_semihosting::{debug, hprintln};
 use infer_core::Model;
 use panic_semihosting as _;
 
-/// Weights exported by `trainer train`, kept word-aligned in flash.
-#[repr(C, align(4))]
+/// Weights exported by `trainer train`, 16-byte aligned in flash as their arrays are in the blob.
+#[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 static BLOB: &Aligned<[u8]> = &Aligned(*include_bytes!("../../tests/fixtures/model.int8.postcard"));
 

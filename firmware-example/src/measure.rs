@@ -9,9 +9,12 @@ use cortex_m::peripheral::syst::SystClkSource;
 /// SysTick's current value register counts down 24 bits.
 const SYSTICK_MAX: u32 = 0x00FF_FFFF;
 
-/// Counts instructions with SysTick. Under QEMU with `-icount shift=0` the virtual clock
-/// advances 1 ns per instruction and SysTick ticks at the 25 MHz system clock, so one tick is
-/// 40 instructions; [`InstructionCounter::calibrate`] measures that ratio rather than trusting it.
+/// Instructions per SysTick tick, times 100, under QEMU with `-icount shift=0`: the virtual
+/// clock advances 1 ns per instruction and SysTick ticks at the 25 MHz system clock.
+const EXPECTED_PER_TICK_X100: u64 = 4000;
+
+/// Counts instructions with SysTick; [`InstructionCounter::calibrate`] checks the ratio of
+/// instructions to ticks rather than trusting it.
 pub struct InstructionCounter {
     syst: SYST,
     /// Instructions per tick, times 100.
@@ -21,6 +24,9 @@ pub struct InstructionCounter {
 impl InstructionCounter {
     /// Starts SysTick on the core clock, without interrupts, and calibrates it on a loop of a
     /// known number of instructions (`cortex_m::asm::delay(n)` runs `subs` + `bne` n + 1 times).
+    ///
+    /// # Panics
+    /// If the ratio is more than 1% off [`EXPECTED_PER_TICK_X100`]: every count would be wrong.
     pub fn calibrate(mut syst: SYST) -> Self {
         syst.set_clock_source(SystClkSource::Core);
         syst.set_reload(SYSTICK_MAX);
@@ -29,6 +35,12 @@ impl InstructionCounter {
         const LOOPS: u32 = 1_000_000;
         let ticks = ticks(&mut syst, &mut || cortex_m::asm::delay(LOOPS - 1));
         let per_tick_x100 = u64::from(2 * LOOPS) * 100 / u64::from(ticks.max(1));
+        assert!(
+            per_tick_x100.abs_diff(EXPECTED_PER_TICK_X100) * 100 <= EXPECTED_PER_TICK_X100,
+            "SysTick calibration: {per_tick_x100} instructions per 100 ticks, expected \
+             {EXPECTED_PER_TICK_X100} (QEMU with `-icount shift=0`, and cortex-m's `asm::delay(n)` \
+             looping n + 1 times, as from 0.7.8 on)"
+        );
         Self { syst, per_tick_x100 }
     }
 

@@ -1,14 +1,15 @@
 //! Which weights to run: the blob flashed into the WEIGHTS region, or the compiled-in one.
 
-use infer_core::{Error, Model};
+use crate::Aligned;
+use crate::infer::{Error, Model};
 
 /// The project's reference model (`tests/fixtures/`, see its README), as the trainer exports it.
+#[cfg(not(feature = "without-infer-core"))]
 static COMPILED_IN: &Aligned<[u8]> =
     &Aligned(*include_bytes!("../../tests/fixtures/model.int8.postcard"));
-
-/// Word alignment for the embedded blob, so weights can be read with aligned loads.
-#[repr(C, align(4))]
-struct Aligned<T: ?Sized>(T);
+/// Without infer-core, no weights either: the flash they take is counted with infer-core's.
+#[cfg(feature = "without-infer-core")]
+static COMPILED_IN: &Aligned<[u8]> = &Aligned([]);
 
 /// The key whose signatures this firmware trusts (`FIRMWARE_PUBLIC_KEY` at build time).
 #[cfg(feature = "signed")]

@@ -8,7 +8,7 @@
 //! `infer-core/tests/fuzz_replay.rs`, so both run exactly these checks.
 
 use crc::{CRC_32_ISO_HDLC, Crc};
-use infer_core::blob::{Params, encode};
+use infer_core::blob::{Blob, FORMAT_VERSION, OLDEST_FORMAT_VERSION, Params, encode};
 use infer_core::{Error, MAX_CLASSES, MAX_INPUTS, Model, Scheme, softmax};
 
 /// Checks `data` as it is, with its last four bytes replaced by the CRC-32 of the rest (so that
@@ -103,6 +103,10 @@ fn check_bytes(data: &[u8]) {
         check_model(model, data);
     }
     if let Ok(model) = &blob {
+        let view = Blob::parse(data).expect("the blob a model came from");
+        assert!((OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&view.version()));
+        let shape = (view.inputs(), view.classes(), view.scheme());
+        assert_eq!(shape, (model.inputs(), model.classes(), model.scheme()));
         // Erased flash after the blob: the same model from the region.
         let mut padded = data.to_vec();
         padded.extend_from_slice(&[0xFF; 8]);
@@ -132,7 +136,7 @@ fn check_model(model: &Model<'_>, data: &[u8]) {
         let error = Error::InputLength { expected: inputs, found: wrong };
         let image = vec![0; wrong];
         assert_eq!(model.logits(&image), Err(error));
-        assert_eq!(model.logits_reference(&image), Err(error));
+        assert_eq!(model.logits_portable(&image), Err(error));
         assert_eq!(model.classify(&image), Err(error));
         assert_eq!(model.predict(&image), Err(error));
     }
@@ -141,8 +145,8 @@ fn check_model(model: &Model<'_>, data: &[u8]) {
 fn check_image(model: &Model<'_>, image: &[u8]) {
     let logits = model.logits(image).expect("an image of the model's size");
     assert_eq!(logits.len(), model.classes());
-    let reference = model.logits_reference(image).unwrap();
-    assert_eq!(bits(&logits), bits(&reference), "fast kernel differs from the reference");
+    let portable = model.logits_portable(image).unwrap();
+    assert_eq!(bits(&logits), bits(&portable), "fast kernel differs from the portable one");
 
     let normalized: Vec<f32> = image.iter().map(|&p| infer_core::normalize_pixel(p)).collect();
     match model.scheme() {

@@ -1,149 +1,292 @@
-//! The weights blob: its byte layout, decoding (always) and encoding (feature `encode`).
+//! The weights blob: its byte layout, a validated view of it ([`Blob`]), and encoding
+//! (feature `encode`).
 //!
-//! A blob is one [postcard] message followed by its CRC-32. Postcard writes integers as
-//! *varints* (unsigned LEB128: 7 bits per byte, least significant group first, high bit set on
-//! every byte but the last) and byte arrays as a varint length followed by the bytes. Floats are
-//! IEEE-754 binary32, little-endian. In order:
+//! A blob is one [postcard](https://docs.rs/postcard) message followed by its CRC-32. Postcard
+//! writes integers as *varints* (unsigned LEB128: 7 bits per byte, least significant group
+//! first, high bit set on every byte but the last; here always the shortest form) and byte
+//! arrays as a varint length followed by the bytes. Floats are IEEE-754 binary32,
+//! little-endian. In order:
 //!
-//! | field          | encoding                  | value                                           |
-//! |----------------|---------------------------|-------------------------------------------------|
-//! | magic          | 4 raw bytes               | `ICBL` (`49 43 42 4C`)                          |
-//! | format version | varint (u16)              | [`FORMAT_VERSION`] (1)                          |
-//! | inputs         | varint (u32)              | `n`: 784 for MNIST, at most [`MAX_INPUTS`]      |
-//! | classes        | varint (u32)              | `k`: 10 for MNIST, at most [`MAX_CLASSES`]      |
-//! | scheme         | varint (u32)              | `0` = f32, `1` = int8                           |
-//! | *f32:* weights | varint length + bytes     | `k*n*4` bytes: f32, row-major `[class][input]`  |
-//! | *f32:* bias    | varint length + bytes     | `k*4` bytes: f32                                |
-//! | *int8:* weights| varint length + bytes     | `k*n` bytes: i8 (two's complement), `[class][input]` |
-//! | *int8:* scales | varint length + bytes     | `k*4` bytes: f32, one per class, finite, >= 0   |
-//! | *int8:* bias   | varint length + bytes     | `k*4` bytes: f32                                |
-//! | CRC-32         | 4 bytes, little-endian    | CRC-32/ISO-HDLC (as zlib's `crc32`) of every byte before it |
+//! | field            | encoding                 | value                                            |
+//! |------------------|--------------------------|--------------------------------------------------|
+//! | magic            | 4 raw bytes              | `ICBL` (`49 43 42 4C`)                           |
+//! | format version   | varint (u16)             | [`FORMAT_VERSION`] (2)                           |
+//! | inputs           | varint (u32)             | `n`: 784 for MNIST, at most [`MAX_INPUTS`]       |
+//! | classes          | varint (u32)             | `k`: 10 for MNIST, at most [`MAX_CLASSES`]       |
+//! | scheme           | varint (u32)             | `0` = f32, `1` = int8                            |
+//! | per array: padding | varint length `p` + `p` bytes | zeros, `p` < 16: the one `p` that puts the array's first byte at a multiple of 16 bytes from the blob's start |
+//! | per array: array | varint length + bytes    | the arrays below, in order                       |
+//! | CRC-32           | 4 bytes, little-endian   | CRC-32/ISO-HDLC (as zlib's `crc32`) of every byte before it |
 //!
-//! Nothing follows the CRC. For MNIST (784 x 10) an int8 blob is 7,937 bytes and an f32 blob
-//! 31,417 bytes.
+//! The arrays:
+//!
+//! | scheme | array   | bytes    | values                                               |
+//! |--------|---------|----------|------------------------------------------------------|
+//! | f32    | weights | `k*n*4`  | f32, row-major `[class][input]`                      |
+//! | f32    | bias    | `k*4`    | f32                                                  |
+//! | int8   | weights | `k*n`    | i8 (two's complement), row-major `[class][input]`    |
+//! | int8   | scales  | `k*4`    | f32, one per class, >= 0                             |
+//! | int8   | bias    | `k*4`    | f32                                                  |
+//!
+//! Every value is finite. Nothing follows the CRC. The padding makes every array 16-byte
+//! aligned when the blob is (in flash, or in a signed envelope, whose header is 16 bytes), so
+//! a device reads weights with aligned word loads, also on cores that fault on unaligned ones.
+//! Its length and contents are fixed by the rest, so every model has exactly one encoding.
+//!
+//! Version 1, still read (devices in the field hold it), is the same without the padding
+//! fields: each array's length follows the previous array directly.
+//!
+//! In postcard's terms, a version 2 blob is a struct `{ magic: [u8; 4], version: u16, inputs:
+//! u32, classes: u32, arrays: Arrays }` with `enum Arrays { F32 { pad, weights, pad_bias, bias },
+//! Int8 { pad, weights, pad_scales, scales, pad_bias, bias } }`, every array a `&[u8]`. The
+//! decoder reads it without serde: it needs each array's offset, and much less flash.
 //!
 //! The float model computes `logit[c] = sum_i w[c][i] * x[i] + bias[c]` with `x[i] = p[i] / 255`
 //! for a pixel `p[i]`. The int8 model approximates `w[c][i]` by `q[c][i] * scale[c]` and computes
 //! `logit[c] = (sum_i q[c][i] * p[i]) as f32 * (scale[c] / 255) + bias[c]`: the sum is exact in
-//! an i32, then one f32 multiply and one add, all IEEE-754 round-to-nearest, so every target
-//! gets the same bits.
+//! an i32, then one f32 division, multiply and add, all IEEE-754 round-to-nearest, so every
+//! target gets the same bits.
 //!
 //! [`MAX_INPUTS`]: crate::MAX_INPUTS
 //! [`MAX_CLASSES`]: crate::MAX_CLASSES
 
-use crc::{CRC_32_ISO_HDLC, Crc, NoTable};
-use serde::Deserialize;
-
-use crate::model::{Model, Weights};
+use crate::values::f32s;
 use crate::{Error, Field, MAX_CLASSES, MAX_INPUTS};
 
 /// The first four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"ICBL";
 
-/// The layout version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+/// The layout version this build writes, and the newest it reads.
+pub const FORMAT_VERSION: u16 = 2;
 
-/// Bitwise CRC-32: no 1 KiB lookup table in flash, for about 64 instructions per byte on a
-/// Cortex-M4 (0.5 M to validate the 7.9 KB MNIST blob once at boot).
-static CRC32: Crc<u32, NoTable> = Crc::<u32, NoTable>::new(&CRC_32_ISO_HDLC);
+/// The oldest layout version this build reads.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 
-/// What precedes everything else, read first so that a foreign file or a newer format gets a
-/// precise error rather than a checksum failure.
-#[derive(Deserialize)]
-#[cfg_attr(feature = "encode", derive(serde::Serialize))]
-struct Header {
-    magic: [u8; 4],
+/// From version 2 on, every array starts at a multiple of this many bytes from the blob's start.
+pub const ALIGNMENT: usize = 16;
+
+/// How the weights are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Scheme {
+    /// IEEE-754 binary32 weights.
+    F32,
+    /// int8 weights with one f32 scale per class; integer dot product with raw pixels.
+    Int8,
+}
+
+/// The arrays of a validated blob: little-endian bytes, borrowed where the blob is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Arrays<'a> {
+    /// Float weights.
+    F32 {
+        /// `k*n` f32, row-major `[class][input]`.
+        weights: &'a [u8],
+        /// `k` f32.
+        bias: &'a [u8],
+    },
+    /// int8 weights with one scale per class.
+    Int8 {
+        /// `k*n` i8, row-major `[class][input]`.
+        weights: &'a [u8],
+        /// `k` f32, each >= 0.
+        scales: &'a [u8],
+        /// `k` f32.
+        bias: &'a [u8],
+    },
+}
+
+/// A blob whose layout, CRC-32, shape, array lengths and values were all checked: what
+/// [`Model`](crate::Model) is built from, and what host tools show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blob<'a> {
     version: u16,
+    inputs: usize,
+    classes: usize,
+    arrays: Arrays<'a>,
 }
 
-/// The whole message, in the order of the table above.
-#[derive(Deserialize)]
-#[cfg_attr(feature = "encode", derive(serde::Serialize))]
-struct Wire<'a> {
-    /// Read and checked on its own before this pass (see [`decode`]).
-    #[cfg_attr(not(feature = "encode"), allow(dead_code))]
-    header: Header,
-    inputs: u32,
-    classes: u32,
-    #[serde(borrow)]
-    payload: Payload<'a>,
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(feature = "encode", derive(serde::Serialize))]
-enum Payload<'a> {
-    F32 { weights: &'a [u8], bias: &'a [u8] },
-    Int8 { weights: &'a [u8], scales: &'a [u8], bias: &'a [u8] },
-}
-
-/// Decodes and validates a blob that fills `bytes` exactly, borrowing its weights.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Model<'_>, Error> {
-    match decode_prefix(bytes)? {
-        (model, []) => Ok(model),
-        _ => Err(Error::TrailingBytes),
-    }
-}
-
-/// Decodes and validates the blob at the start of `bytes`; returns it and what follows it.
-pub(crate) fn decode_prefix(bytes: &[u8]) -> Result<(Model<'_>, &[u8]), Error> {
-    let header = match postcard::take_from_bytes::<Header>(bytes) {
-        Ok((header, _)) => header,
-        Err(error) if bytes.starts_with(&MAGIC) => return Err(wire_error(error)),
-        Err(_) if MAGIC.starts_with(bytes) => return Err(Error::Truncated),
-        Err(_) => return Err(Error::BadMagic),
-    };
-    if header.magic != MAGIC {
-        return Err(Error::BadMagic);
-    }
-    if header.version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion(header.version));
-    }
-    let (wire, after) = postcard::take_from_bytes::<Wire<'_>>(bytes).map_err(wire_error)?;
-    let message = &bytes[..bytes.len() - after.len()];
-    let (stored, rest) = after.split_first_chunk::<4>().ok_or(Error::Truncated)?;
-    if CRC32.checksum(message) != u32::from_le_bytes(*stored) {
-        return Err(Error::ChecksumMismatch);
-    }
-
-    let shape_error = Error::UnsupportedShape { inputs: wire.inputs, classes: wire.classes };
-    let inputs = usize::try_from(wire.inputs).map_err(|_| shape_error)?;
-    let classes = usize::try_from(wire.classes).map_err(|_| shape_error)?;
-    if !(1..=MAX_INPUTS).contains(&inputs) || !(1..=MAX_CLASSES).contains(&classes) {
-        return Err(shape_error);
-    }
-
-    let (weights, bias) = match wire.payload {
-        Payload::F32 { weights, bias } => {
-            check_len(Field::Weights, weights, classes * inputs * 4)?;
-            check_finite(Field::Weights, weights)?;
-            (Weights::F32(weights), bias)
+impl<'a> Blob<'a> {
+    /// Validates a blob that fills `bytes` exactly.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        match Self::parse_prefix(bytes)? {
+            (blob, []) => Ok(blob),
+            _ => Err(Error::TrailingBytes),
         }
-        Payload::Int8 { weights, scales, bias } => {
-            check_len(Field::Weights, weights, classes * inputs)?;
-            check_len(Field::Scales, scales, classes * 4)?;
-            check_finite(Field::Scales, scales)?;
-            if f32s(scales).any(|s| s < 0.0) {
-                return Err(Error::InvalidValue { field: Field::Scales });
-            }
-            // Folds the input scaling p / 255 into the class scale, once, here.
-            let mut pixel_scales = [0.0; MAX_CLASSES];
-            for (pixel_scale, scale) in pixel_scales.iter_mut().zip(f32s(scales)) {
-                *pixel_scale = scale / 255.0;
-            }
-            (Weights::Int8 { weights, pixel_scales }, bias)
+    }
+
+    /// Validates the blob at the start of `bytes` (a flash partition, say); returns it and the
+    /// bytes after its CRC-32.
+    pub fn parse_prefix(bytes: &'a [u8]) -> Result<(Self, &'a [u8]), Error> {
+        let mut reader = Reader { rest: bytes, at: 0 };
+        let version = reader.header()?;
+        let (inputs, classes) = (reader.varint(u32::MAX)?, reader.varint(u32::MAX)?);
+        let arrays = reader.arrays(version)?;
+        let message = bytes.split_at_checked(reader.at).ok_or(Error::Truncated)?.0;
+        let (stored, rest) = reader.rest.split_first_chunk::<4>().ok_or(Error::Truncated)?;
+        if crc32(message) != u32::from_le_bytes(*stored) {
+            return Err(Error::ChecksumMismatch);
         }
-    };
-    check_len(Field::Bias, bias, classes * 4)?;
-    check_finite(Field::Bias, bias)?;
-    let mut biases = [0.0; MAX_CLASSES];
-    biases.iter_mut().zip(f32s(bias)).for_each(|(b, v)| *b = v);
-    Ok((Model::new(inputs, classes, weights, biases), rest))
+        let (inputs, classes) = shape(inputs, classes)?;
+        let blob = Self { version, inputs, classes, arrays };
+        blob.check_arrays()?;
+        Ok((blob, rest))
+    }
+
+    /// The layout version the blob was written in.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// Values per input `n`.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Classes `k`.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// How the weights are stored.
+    pub fn scheme(&self) -> Scheme {
+        match self.arrays {
+            Arrays::F32 { .. } => Scheme::F32,
+            Arrays::Int8 { .. } => Scheme::Int8,
+        }
+    }
+
+    /// The arrays.
+    pub fn arrays(&self) -> Arrays<'a> {
+        self.arrays
+    }
+
+    fn check_arrays(&self) -> Result<(), Error> {
+        let (k, n) = (self.classes, self.inputs);
+        let bias = match self.arrays {
+            Arrays::F32 { weights, bias } => {
+                check_floats(Field::Weights, weights, k * n * 4, f32::MIN)?;
+                bias
+            }
+            Arrays::Int8 { weights, scales, bias } => {
+                check_len(Field::Weights, weights, k * n)?;
+                check_floats(Field::Scales, scales, k * 4, 0.0)?;
+                bias
+            }
+        };
+        check_floats(Field::Bias, bias, k * 4, f32::MIN)
+    }
 }
 
-fn wire_error(error: postcard::Error) -> Error {
-    match error {
-        postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
-        _ => Error::Malformed,
+/// Why a [`Reader`] stopped. One byte, so that the reader's results fit in registers rather than
+/// being copied through memory as results with an [`Error`] are.
+#[derive(Clone, Copy)]
+enum Stop {
+    Truncated,
+    Malformed,
+}
+
+impl From<Stop> for Error {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Truncated => Error::Truncated,
+            Stop::Malformed => Error::Malformed,
+        }
+    }
+}
+
+/// Reads a message front to back.
+struct Reader<'a> {
+    /// What is still to read.
+    rest: &'a [u8],
+    /// Bytes read so far: the offset of `rest` in the blob.
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], Stop> {
+        let (taken, rest) = self.rest.split_at_checked(len).ok_or(Stop::Truncated)?;
+        (self.rest, self.at) = (rest, self.at + len);
+        Ok(taken)
+    }
+
+    /// Magic and version, checked first so that a foreign file or a newer format gets a
+    /// precise error rather than a checksum failure.
+    fn header(&mut self) -> Result<u16, Error> {
+        match self.rest.first_chunk() {
+            Some(&MAGIC) => self.take(MAGIC.len())?,
+            // Compared byte by byte: a slice comparison would link `memcmp`.
+            None if self.rest.iter().zip(MAGIC).all(|(&b, m)| b == m) => {
+                return Err(Error::Truncated);
+            }
+            _ => return Err(Error::BadMagic),
+        };
+        let version = self.varint(u16::MAX.into())? as u16;
+        if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+            Ok(version)
+        } else {
+            Err(Error::UnsupportedVersion(version))
+        }
+    }
+
+    /// A varint of at most `max`, which is `2^m - 1`; longer than needed is malformed.
+    fn varint(&mut self, max: u32) -> Result<u32, Stop> {
+        let mut value = 0;
+        for shift in (0..32).step_by(7) {
+            let byte = self.take(1)?[0];
+            let group = u32::from(byte & 0x7F);
+            if group > max >> shift || (shift > 0 && byte == 0) {
+                return Err(Stop::Malformed);
+            }
+            value |= group << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(Stop::Malformed)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], Stop> {
+        let len = self.varint(u32::MAX)?;
+        self.take(usize::try_from(len).map_err(|_| Stop::Truncated)?)
+    }
+
+    /// The scheme tag and the scheme's arrays (fields are evaluated in the order written).
+    fn arrays(&mut self, version: u16) -> Result<Arrays<'a>, Stop> {
+        Ok(match self.varint(u32::MAX)? {
+            0 => Arrays::F32 { weights: self.array(version)?, bias: self.array(version)? },
+            1 => Arrays::Int8 {
+                weights: self.array(version)?,
+                scales: self.array(version)?,
+                bias: self.array(version)?,
+            },
+            _ => return Err(Stop::Malformed),
+        })
+    }
+
+    /// An array, after its padding from version 2 on.
+    fn array(&mut self, version: u16) -> Result<&'a [u8], Stop> {
+        if version == 1 {
+            return self.bytes();
+        }
+        let padding = self.bytes()?;
+        let len = self.varint(u32::MAX)?;
+        if padding.len() >= ALIGNMENT
+            || padding.iter().any(|&b| b != 0)
+            || !self.at.is_multiple_of(ALIGNMENT)
+        {
+            return Err(Stop::Malformed);
+        }
+        self.take(usize::try_from(len).map_err(|_| Stop::Truncated)?)
+    }
+}
+
+fn shape(inputs: u32, classes: u32) -> Result<(usize, usize), Error> {
+    match (usize::try_from(inputs), usize::try_from(classes)) {
+        (Ok(n @ 1..=MAX_INPUTS), Ok(k @ 1..=MAX_CLASSES)) => Ok((n, k)),
+        _ => Err(Error::UnsupportedShape { inputs, classes }),
     }
 }
 
@@ -155,13 +298,23 @@ fn check_len(field: Field, bytes: &[u8], expected: usize) -> Result<(), Error> {
     }
 }
 
-fn check_finite(field: Field, bytes: &[u8]) -> Result<(), Error> {
-    if f32s(bytes).all(f32::is_finite) { Ok(()) } else { Err(Error::InvalidValue { field }) }
+/// Length, then that every value is finite and at least `min`.
+fn check_floats(field: Field, bytes: &[u8], expected: usize, min: f32) -> Result<(), Error> {
+    check_len(field, bytes, expected)?;
+    let valid = |v: f32| (min..=f32::MAX).contains(&v);
+    if f32s(bytes).all(valid) { Ok(()) } else { Err(Error::InvalidValue { field }) }
 }
 
-/// Reads little-endian f32s; a trailing partial value is ignored (lengths are checked first).
-pub(crate) fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+/// CRC-32/ISO-HDLC, bit by bit: no lookup table in flash.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
 }
 
 /// The parameters of a model, as the trainer holds them, for [`encode`].
@@ -194,8 +347,8 @@ pub enum Params<'p> {
     },
 }
 
-/// Encodes a blob, then decodes it to validate it with exactly the device's checks, so that
-/// nothing is written that a device would reject.
+/// Encodes a blob in the current [`FORMAT_VERSION`], then validates it with exactly the
+/// device's checks, so that nothing is written that a device would reject.
 ///
 /// ```
 /// use infer_core::{Model, Scheme, blob::{Params, encode}};
@@ -208,32 +361,40 @@ pub enum Params<'p> {
 pub fn encode(params: &Params<'_>) -> Result<alloc::vec::Vec<u8>, Error> {
     use alloc::vec::Vec;
 
+    fn varint(mut value: usize, out: &mut Vec<u8>) {
+        while value >= 0x80 {
+            out.push(value as u8 | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
     fn le_bytes(values: &[f32]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
-    let (inputs, classes, payload_bytes) = match *params {
+    let (inputs, classes, scheme, arrays) = match *params {
         Params::F32 { inputs, classes, weights, bias } => {
-            (inputs, classes, [le_bytes(weights), Vec::new(), le_bytes(bias)])
+            (inputs, classes, 0, alloc::vec![le_bytes(weights), le_bytes(bias)])
         }
         Params::Int8 { inputs, classes, weights, scales, bias } => {
             let q = weights.iter().map(|w| w.to_le_bytes()[0]).collect();
-            (inputs, classes, [q, le_bytes(scales), le_bytes(bias)])
+            (inputs, classes, 1, alloc::vec![q, le_bytes(scales), le_bytes(bias)])
         }
     };
-    let [weights, scales, bias] = &payload_bytes;
-    let payload = match params {
-        Params::F32 { .. } => Payload::F32 { weights, bias },
-        Params::Int8 { .. } => Payload::Int8 { weights, scales, bias },
-    };
-    let dim = |d: usize| u32::try_from(d).unwrap_or(u32::MAX);
-    let wire = Wire {
-        header: Header { magic: MAGIC, version: FORMAT_VERSION },
-        inputs: dim(inputs),
-        classes: dim(classes),
-        payload,
-    };
-    let mut bytes = postcard::to_allocvec(&wire).map_err(|_| Error::Malformed)?;
-    bytes.extend_from_slice(&CRC32.checksum(&bytes).to_le_bytes());
-    decode(&bytes)?;
-    Ok(bytes)
+    let mut out = MAGIC.to_vec();
+    for field in [FORMAT_VERSION.into(), inputs, classes, scheme] {
+        varint(field, &mut out);
+    }
+    for array in &arrays {
+        let mut len = Vec::new();
+        varint(array.len(), &mut len);
+        // The padding's own length is one byte, as it is below 16.
+        let padding = (ALIGNMENT - (out.len() + 1 + len.len()) % ALIGNMENT) % ALIGNMENT;
+        out.push(padding as u8);
+        out.resize(out.len() + padding, 0);
+        out.extend_from_slice(&len);
+        out.extend_from_slice(array);
+    }
+    out.extend_from_slice(&crc32(&out).to_le_bytes());
+    Blob::parse(&out)?;
+    Ok(out)
 }

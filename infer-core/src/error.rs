@@ -1,8 +1,14 @@
 use core::fmt;
 
+use crate::values::{MAX_CLASSES, MAX_INPUTS};
+
 /// Everything that can go wrong decoding a blob or running a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
+// A word-sized tag puts every field at a word boundary: copies of an error then never combine
+// bytes into unaligned loads, which fault on cores that trap them (the firmware checks).
+#[repr(u32)]
 pub enum Error {
     /// The bytes end before the blob does: a cut-off transfer, or a corrupted length field.
     Truncated,
@@ -16,8 +22,8 @@ pub enum Error {
     Malformed,
     /// Bytes follow the blob's CRC-32.
     TrailingBytes,
-    /// Zero inputs or classes, more than [`MAX_INPUTS`](crate::MAX_INPUTS) inputs or more than
-    /// [`MAX_CLASSES`](crate::MAX_CLASSES) classes.
+    /// Zero inputs or classes, more than [`MAX_INPUTS`] inputs or more than
+    /// [`MAX_CLASSES`] classes.
     UnsupportedShape {
         /// Inputs the blob declares.
         inputs: u32,
@@ -75,6 +81,7 @@ pub enum Error {
 
 /// The arrays of a blob, named in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Field {
     /// The `[classes][inputs]` weight matrix.
@@ -100,19 +107,16 @@ impl fmt::Display for Error {
         match *self {
             Error::Truncated => f.write_str("blob is truncated (or a length field is corrupted)"),
             Error::BadMagic => f.write_str("not a weights blob (magic `ICBL` missing)"),
-            Error::UnsupportedVersion(v) => write!(
-                f,
-                "blob format version {v} is not supported (this build reads version {})",
-                crate::blob::FORMAT_VERSION
-            ),
+            // As a u32, whose formatting code a firmware already has more often than u16's.
+            Error::UnsupportedVersion(v) => {
+                write!(f, "blob format version {} is not supported by this build", u32::from(v))
+            }
             Error::ChecksumMismatch => f.write_str("blob CRC-32 mismatch: the bytes are corrupted"),
             Error::Malformed => f.write_str("blob is malformed (invalid encoding)"),
             Error::TrailingBytes => f.write_str("unexpected bytes after the blob's CRC-32"),
             Error::UnsupportedShape { inputs, classes } => write!(
                 f,
-                "unsupported shape {classes} classes x {inputs} inputs (1..={} classes, 1..={} inputs)",
-                crate::MAX_CLASSES,
-                crate::MAX_INPUTS
+                "unsupported shape {classes} classes x {inputs} inputs (1..={MAX_CLASSES} classes, 1..={MAX_INPUTS} inputs)"
             ),
             Error::LengthMismatch { field, expected, found } => {
                 write!(f, "{field} hold {found} bytes, the shape calls for {expected}")
@@ -133,11 +137,9 @@ impl fmt::Display for Error {
                 f.write_str("blob is not signed, and this device requires a signature")
             }
             #[cfg(feature = "signed")]
-            Error::UnsupportedEnvelopeVersion(v) => write!(
-                f,
-                "signed envelope version {v} is not supported (this build reads version {})",
-                crate::signed::ENVELOPE_VERSION
-            ),
+            Error::UnsupportedEnvelopeVersion(v) => {
+                write!(f, "signed envelope version {v} is not supported by this build")
+            }
             #[cfg(feature = "signed")]
             Error::BadPublicKey => f.write_str("the public key is not a valid Ed25519 key"),
             #[cfg(feature = "signed")]

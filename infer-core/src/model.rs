@@ -1,45 +1,19 @@
-//! A decoded model and inference with it.
+//! The runtime model over a validated [`Blob`], and inference with it, as the
+//! [`blob`](crate::blob) docs define it.
 
-use heapless::Vec;
+use crate::blob::{Arrays, Blob, Scheme};
+use crate::values::{PerClass, Scratch, f32s, per_class};
+use crate::{Error, MAX_CLASSES, kernel, softmax};
 
-use crate::{Error, MAX_CLASSES, blob, kernel, normalize_pixel, softmax};
-
-/// One f32 per class (logits, probabilities, biases), kept on the stack.
-pub type PerClass = Vec<f32, MAX_CLASSES>;
-
-/// Room for one value per class; the first `classes` are meaningful.
-pub(crate) type Scratch = [f32; MAX_CLASSES];
-
-/// How the weights are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Scheme {
-    /// IEEE-754 binary32 weights.
-    F32,
-    /// int8 weights with one f32 scale per class; integer dot product with raw pixels.
-    Int8,
-}
-
-/// A validated model whose weights borrow the blob they were decoded from.
-#[derive(Debug, Clone)]
+/// A validated model: its arrays stay in the blob, read in place at every inference.
+#[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
-    inputs: usize,
-    weights: Weights<'a>,
-    classes: usize,
-    bias: Scratch,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum Weights<'a> {
-    /// Little-endian f32, `[class][input]`.
-    F32(&'a [u8]),
-    /// i8 as bytes, `[class][input]`, and per class `scale / 255`: the factor from the raw-pixel
-    /// integer dot product to the logit.
-    Int8 { weights: &'a [u8], pixel_scales: Scratch },
+    blob: Blob<'a>,
 }
 
 /// The outcome of classifying one input.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Prediction {
     /// The most probable class; ties go to the lowest index.
     pub class: usize,
@@ -49,52 +23,59 @@ pub struct Prediction {
     pub probabilities: PerClass,
 }
 
+/// Maps a raw pixel to the `[0, 1]` input the float model was trained on, exactly as
+/// PyTorch's `ToTensor` does (`p as f32 / 255.0`). The trainer uses this same function.
+#[inline]
+pub fn normalize_pixel(pixel: u8) -> f32 {
+    f32::from(pixel) / 255.0
+}
+
+impl<'a> From<Blob<'a>> for Model<'a> {
+    fn from(blob: Blob<'a>) -> Self {
+        Self { blob }
+    }
+}
+
 impl<'a> Model<'a> {
-    pub(crate) fn new(inputs: usize, classes: usize, weights: Weights<'a>, bias: Scratch) -> Self {
-        Self { inputs, classes, weights, bias }
-    }
-
-    /// Decodes a blob (see [`blob`] for its layout) and validates all of it: magic, version,
-    /// CRC-32, shape, array lengths, and that every value is finite. The weights are borrowed,
-    /// not copied.
+    /// Validates a blob (see [`blob`](crate::blob) for its layout and checks) and builds the
+    /// model: the weights are borrowed, not copied.
     pub fn from_blob(bytes: &'a [u8]) -> Result<Self, Error> {
-        blob::decode(bytes)
+        Blob::parse(bytes).map(Self::from)
     }
 
-    /// Decodes the blob at the start of `region`, a fixed-size area such as a flash partition,
-    /// with the same checks as [`from_blob`](Self::from_blob); whatever follows the blob (erased
-    /// flash, an older longer blob) is ignored.
+    /// Builds the model from the blob at the start of `region`, a fixed-size area such as a
+    /// flash partition, with the same checks as [`from_blob`](Self::from_blob); whatever
+    /// follows the blob (erased flash, an older longer blob) is ignored.
     pub fn from_region(region: &'a [u8]) -> Result<Self, Error> {
-        blob::decode_prefix(region).map(|(model, _)| model)
+        Blob::parse_prefix(region).map(|(blob, _)| Self::from(blob))
     }
 
     /// Values per input: 784 for a 28x28 image.
     pub fn inputs(&self) -> usize {
-        self.inputs
+        self.blob.inputs()
     }
 
     /// Number of classes.
     pub fn classes(&self) -> usize {
-        self.classes
+        self.blob.classes()
     }
 
     /// How the weights are stored.
     pub fn scheme(&self) -> Scheme {
-        match self.weights {
-            Weights::F32(_) => Scheme::F32,
-            Weights::Int8 { .. } => Scheme::Int8,
-        }
+        self.blob.scheme()
     }
 
-    /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major.
+    /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major, with the
+    /// fastest kernel of the target.
     pub fn logits(&self, image: &[u8]) -> Result<PerClass, Error> {
         let logits = self.logits_with(image, kernel::int8_dots)?;
         Ok(per_class(self.used(&logits)))
     }
 
-    /// [`logits`](Self::logits) computed with the portable reference kernel only. `logits` uses
-    /// the fastest kernel of the target and equals this bit for bit; firmware can check that.
-    pub fn logits_reference(&self, image: &[u8]) -> Result<PerClass, Error> {
+    /// [`logits`](Self::logits) computed with the portable reference kernel (safe Rust, the
+    /// same on every target). Integer sums are exact, so `logits` equals it bit for bit; a
+    /// firmware can check its fast kernel against it.
+    pub fn logits_portable(&self, image: &[u8]) -> Result<PerClass, Error> {
         let logits = self.logits_with(image, kernel::portable::int8_dots)?;
         Ok(per_class(self.used(&logits)))
     }
@@ -105,12 +86,12 @@ impl<'a> Model<'a> {
     /// may overflow logits to infinity, which [`softmax`](crate::softmax) takes to its limits.
     pub fn logits_normalized(&self, input: &[f32]) -> Result<PerClass, Error> {
         self.check_input_len(input.len())?;
-        match &self.weights {
-            Weights::F32(_) if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
-            Weights::F32(weights) => {
-                Ok(per_class(self.used(&self.f32_logits(weights, input, |x| x))))
+        match self.blob.arrays() {
+            Arrays::F32 { .. } if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
+            Arrays::F32 { weights, bias } => {
+                Ok(per_class(self.used(&self.f32_logits(weights, bias, input, |x| x))))
             }
-            Weights::Int8 { .. } => Err(Error::SchemeMismatch),
+            Arrays::Int8 { .. } => Err(Error::SchemeMismatch),
         }
     }
 
@@ -137,33 +118,31 @@ impl<'a> Model<'a> {
         dots: fn(&[u8], &[u8], &mut [i32]),
     ) -> Result<Scratch, Error> {
         self.check_input_len(image.len())?;
-        Ok(match &self.weights {
-            Weights::Int8 { weights, pixel_scales } => {
+        Ok(match self.blob.arrays() {
+            Arrays::Int8 { weights, scales, bias } => {
                 let mut sums = [0; MAX_CLASSES];
-                let sums = &mut sums[..self.classes];
-                dots(weights, image, sums);
+                dots(weights, image, sums.get_mut(..self.classes()).unwrap_or_default());
                 let mut logits = [0.0; MAX_CLASSES];
-                for (logit, ((&dot, &scale), &bias)) in
-                    logits.iter_mut().zip(sums.iter().zip(pixel_scales).zip(&self.bias))
-                {
-                    *logit = dot as f32 * scale + bias;
+                let per_class = f32s(scales).zip(f32s(bias));
+                for ((logit, &sum), (scale, bias)) in logits.iter_mut().zip(&sums).zip(per_class) {
+                    *logit = sum as f32 * (scale / 255.0) + bias;
                 }
                 logits
             }
-            Weights::F32(weights) => self.f32_logits_of_pixels(weights, image),
+            Arrays::F32 { weights, bias } => self.f32_logits_of_pixels(weights, bias, image),
         })
     }
 
     fn f32_logits<T: Copy>(
         &self,
         weights: &[u8],
+        bias: &[u8],
         input: &[T],
         x: impl Fn(T) -> f32 + Copy,
     ) -> Scratch {
         let mut logits = [0.0; MAX_CLASSES];
-        for ((logit, row), &bias) in
-            logits.iter_mut().zip(weights.chunks_exact(self.inputs * 4)).zip(&self.bias)
-        {
+        let rows = weights.chunks_exact(self.inputs() * 4);
+        for ((logit, row), bias) in logits.iter_mut().zip(rows).zip(f32s(bias)) {
             *logit = kernel::dot_f32(row, input, x) + bias;
         }
         logits
@@ -171,33 +150,27 @@ impl<'a> Model<'a> {
 
     /// Normalizes the pixels once where the stack allows it (64-bit hosts), else per use;
     /// the values, and so the logits, are the same either way.
-    fn f32_logits_of_pixels(&self, weights: &[u8], image: &[u8]) -> Scratch {
+    fn f32_logits_of_pixels(&self, weights: &[u8], bias: &[u8], image: &[u8]) -> Scratch {
         #[cfg(target_pointer_width = "64")]
         if image.len() <= kernel::MAX_BUFFERED_INPUTS {
             let mut buffer = [0.0; kernel::MAX_BUFFERED_INPUTS];
             for (x, &p) in buffer.iter_mut().zip(image) {
                 *x = normalize_pixel(p);
             }
-            return self.f32_logits(weights, &buffer[..image.len()], |x| x);
+            return self.f32_logits(weights, bias, &buffer[..image.len()], |x| x);
         }
-        self.f32_logits(weights, image, normalize_pixel)
+        self.f32_logits(weights, bias, image, normalize_pixel)
     }
 
     fn used<'s>(&self, scratch: &'s Scratch) -> &'s [f32] {
-        &scratch[..self.classes]
+        scratch.get(..self.classes()).unwrap_or_default()
     }
 
     fn check_input_len(&self, found: usize) -> Result<(), Error> {
-        if found == self.inputs {
+        if found == self.inputs() {
             Ok(())
         } else {
-            Err(Error::InputLength { expected: self.inputs, found })
+            Err(Error::InputLength { expected: self.inputs(), found })
         }
     }
-}
-
-/// The first `values.len()` entries of a scratch array as a [`PerClass`]; callers never pass
-/// more than [`MAX_CLASSES`] (shapes are validated), so nothing is ever dropped.
-pub(crate) fn per_class(values: &[f32]) -> PerClass {
-    PerClass::from_slice(values).unwrap_or_default()
 }

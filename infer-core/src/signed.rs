@@ -104,18 +104,23 @@ impl<'a> Envelope<'a> {
     /// Parses the envelope at the start of `bytes`; returns it and the bytes after it.
     pub fn parse_prefix(bytes: &'a [u8]) -> Result<(Self, &'a [u8]), Error> {
         let header = bytes.first_chunk::<HEADER_LEN>().ok_or(Error::Truncated)?;
-        if header[..4] != MAGIC {
-            let plain = header[..4] == crate::blob::MAGIC;
+        // Read in aligned words: compared byte-wise, the three zero bytes after the version
+        // became a halfword load at offset 5, which faults on cores that trap unaligned loads.
+        let [magic, version, counter, blob_len] = header.as_chunks().0 else {
+            return Err(Error::Truncated);
+        };
+        if *magic != MAGIC {
+            let plain = *magic == crate::blob::MAGIC;
             return Err(if plain { Error::Unsigned } else { Error::BadMagic });
         }
-        if header[4] != ENVELOPE_VERSION {
-            return Err(Error::UnsupportedEnvelopeVersion(header[4]));
+        let version = u32::from_le_bytes(*version);
+        if version as u8 != ENVELOPE_VERSION {
+            return Err(Error::UnsupportedEnvelopeVersion(version as u8));
         }
-        if header[5..8] != [0; 3] {
+        if version >> 8 != 0 {
             return Err(Error::Malformed);
         }
-        let counter = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-        let blob_len = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        let (counter, blob_len) = (u32::from_le_bytes(*counter), u32::from_le_bytes(*blob_len));
         let signed_len = usize::try_from(blob_len)
             .ok()
             .and_then(|n| n.checked_add(HEADER_LEN))

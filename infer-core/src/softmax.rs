@@ -1,6 +1,7 @@
 //! Turning logits into a class and probabilities, defined for every f32 input.
 
-use crate::{Error, MAX_CLASSES, model::PerClass, model::per_class};
+use crate::Error;
+use crate::values::{MAX_CLASSES, PerClass, per_class};
 
 /// Index of the largest logit; ties go to the lowest index.
 ///
@@ -10,6 +11,11 @@ use crate::{Error, MAX_CLASSES, model::PerClass, model::per_class};
 /// assert_eq!(infer_core::softmax::argmax(&[1.0, 3.0, 3.0]), Ok(1));
 /// ```
 pub fn argmax(logits: &[f32]) -> Result<usize, Error> {
+    largest(logits).map(|(index, _)| index)
+}
+
+/// The index and value of the first largest logit.
+fn largest(logits: &[f32]) -> Result<(usize, f32), Error> {
     let (mut best, mut max) = (0, f32::NEG_INFINITY);
     for (i, &logit) in logits.iter().enumerate() {
         if logit.is_nan() {
@@ -19,7 +25,7 @@ pub fn argmax(logits: &[f32]) -> Result<usize, Error> {
             (best, max) = (i, logit);
         }
     }
-    if logits.is_empty() { Err(Error::InvalidLogits) } else { Ok(best) }
+    if logits.is_empty() { Err(Error::InvalidLogits) } else { Ok((best, max)) }
 }
 
 /// Numerically stable softmax: the largest logit is subtracted before `exp`, so logits of
@@ -38,17 +44,20 @@ pub fn softmax(logits: &[f32]) -> Result<PerClass, Error> {
     if logits.len() > MAX_CLASSES {
         return Err(Error::InputLength { expected: MAX_CLASSES, found: logits.len() });
     }
-    let max = logits[argmax(logits)?];
+    let (_, max) = largest(logits)?;
     let weights = |l: f32| match max {
         f32::INFINITY => f32::from(u8::from(l == f32::INFINITY)),
         f32::NEG_INFINITY => 1.0,
         _ => libm::expf(l - max),
     };
+    let mut probabilities = per_class(&[]);
     // `sum >= 1`: the largest entry contributes exp(0) = 1 (or 1 in the infinite cases).
-    let sum: f32 = logits.iter().map(|&l| weights(l)).sum();
-    let mut probabilities = [0.0; MAX_CLASSES];
-    for (p, &l) in probabilities.iter_mut().zip(logits) {
-        *p = weights(l) / sum;
+    let mut sum = 0.0;
+    for &l in logits {
+        let weight = weights(l);
+        sum += weight;
+        let _ = probabilities.push(weight); // room for MAX_CLASSES, checked above
     }
-    Ok(per_class(&probabilities[..logits.len()]))
+    probabilities.iter_mut().for_each(|p| *p /= sum);
+    Ok(probabilities)
 }

@@ -83,7 +83,7 @@ proptest! {
         let bias = vec![0.5; classes];
         let blob = encode(&Params::Int8 { inputs, classes, weights: &weights, scales: &scales, bias: &bias }).unwrap();
         let model = Model::from_blob(&blob).unwrap();
-        prop_assert_eq!(model.logits(&pixels).unwrap(), model.logits_reference(&pixels).unwrap());
+        prop_assert_eq!(model.logits(&pixels).unwrap(), model.logits_portable(&pixels).unwrap());
     }
 
     /// Decoding never panics: random bytes, and valid blobs with random bytes overwritten.

@@ -5,8 +5,9 @@ use std::fmt;
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
+use infer_core::Scheme;
+use infer_core::blob::Blob;
 use infer_core::signed::Envelope;
-use infer_core::{Model, Scheme};
 use serde::Serialize;
 
 use crate::model_file::{Kind, ModelFile};
@@ -108,12 +109,12 @@ pub fn inspect(path: &Path, public_key: Option<&VerifyingKey>) -> Result<Inspect
 
 /// Validates `blob` as a device would, into `inspection`.
 fn describe_blob(inspection: &mut Inspection, blob: &[u8]) {
-    match Model::from_blob(blob) {
-        Ok(model) => {
-            inspection.format_version = Some(infer_core::blob::FORMAT_VERSION.to_string());
-            inspection.scheme = Some(scheme_name(model.scheme()));
-            inspection.inputs = Some(model.inputs());
-            inspection.classes = Some(model.classes());
+    match Blob::parse(blob) {
+        Ok(blob) => {
+            inspection.format_version = Some(blob.version().to_string());
+            inspection.scheme = Some(scheme_name(blob.scheme()));
+            inspection.inputs = Some(blob.inputs());
+            inspection.classes = Some(blob.classes());
             inspection.status = "ok (magic, version, CRC-32, shape and values checked)".into();
         }
         Err(error) => {

@@ -69,7 +69,7 @@ fn inspect_describes_valid_and_damaged_blobs() {
     assert_eq!((blob["valid"].as_bool(), blob["scheme"].as_str()), (Some(true), Some("int8")));
     assert_eq!(
         (blob["inputs"].as_u64(), blob["classes"].as_u64(), blob["bytes"].as_u64()),
-        (Some(784), Some(10), Some(7937))
+        (Some(784), Some(10), Some(7964))
     );
 
     let dir = tempfile::tempdir().unwrap();
@@ -81,6 +81,37 @@ fn inspect_describes_valid_and_damaged_blobs() {
     assert_eq!(run.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&run.stdout).contains("CRC-32 mismatch"));
     assert!(String::from_utf8_lossy(&run.stderr).contains("would be rejected by a device"));
+}
+
+/// The reference model in `tests/fixtures/`.
+fn fixture(name: &str) -> String {
+    format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn inspect_and_eval_read_version_1_blobs_as_devices_in_the_field_hold_them() {
+    for (name, version) in [("model.v1.int8.postcard", "1"), ("model.int8.postcard", "2")] {
+        let inspection = json(&trainer(&["inspect", &fixture(name), "--json"]));
+        assert_eq!(inspection["format_version"].as_str(), Some(version), "{name}");
+    }
+    let accuracy =
+        |name| json(&trainer(&["--json", "eval", &fixture(name)]))["accuracy"].as_f64().unwrap();
+    assert_eq!(accuracy("model.v1.int8.postcard"), accuracy("model.int8.postcard"));
+}
+
+#[test]
+fn export_of_the_reference_model_writes_the_committed_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let run = trainer(&["export", &fixture("model.safetensors"), "--out-dir", out, "-q"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for name in ["model.int8.postcard", "model.f32.postcard"] {
+        let written = std::fs::read(dir.path().join(name)).unwrap();
+        assert!(
+            written == std::fs::read(fixture(name)).unwrap(),
+            "{name} differs from the fixture"
+        );
+    }
 }
 
 /// A test digit as someone would photograph it: 8x larger, dark ink on white paper.

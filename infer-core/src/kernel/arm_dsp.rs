@@ -8,7 +8,7 @@
 //! Per 4 pixels (one word), the pixels are split once into two registers of 16-bit halves
 //! (`uxtb16`: bytes 0 and 2, then 1 and 3); then for each of 5 classes one word of weights is
 //! loaded, split the same way (`sxtb16`), and two `smlad` add the 4 products. That is 28
-//! instructions per 20 multiply-adds, plus the loop: about 1.45 per multiply-add for 10 classes.
+//! instructions per 20 multiply-adds, plus the loop.
 #![allow(unsafe_code)]
 
 use core::arch::asm;
@@ -17,19 +17,24 @@ use core::arch::asm;
 const INPUTS: usize = 784;
 /// Classes per pass: 5 accumulators + 7 working registers fill the core's register file.
 const GROUP: usize = 5;
-const _: () = assert!(INPUTS % 8 == 0 && 4 * INPUTS < 4096, "two words per loop, ldr imm12");
+const _: () = assert!(INPUTS.is_multiple_of(8) && 4 * INPUTS < 4096, "two words/loop, ldr imm12");
 
-/// See [`super::int8_dots`]; `false` (nothing done) for inputs this kernel does not cover.
+/// See [`super::int8_dots`]; `false` (nothing done) for inputs this kernel does not cover. The
+/// word loads need word-aligned pixels and weights (every row then is, as `INPUTS` is a multiple
+/// of 4): a core may trap unaligned loads (`CCR.UNALIGN_TRP`), and version 1 blobs do not align.
 pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
-    let Ok(pixels) = <&[u8; INPUTS]>::try_from(pixels) else { return false };
-    let mut groups = weights.chunks_exact(GROUP * INPUTS);
-    let mut outs = dots.chunks_exact_mut(GROUP);
-    for (out, rows) in (&mut outs).zip(&mut groups) {
-        if let Ok(rows) = rows.try_into() {
-            out.copy_from_slice(&group(rows, pixels));
-        }
+    let aligned = |bytes: &[u8]| bytes.as_ptr().addr().is_multiple_of(4);
+    if !aligned(weights) || !aligned(pixels) {
+        return false;
     }
-    super::portable::int8_dots(groups.remainder(), pixels, outs.into_remainder());
+    let Ok(pixels) = <&[u8; INPUTS]>::try_from(pixels) else { return false };
+    let (outs, rest) = dots.as_chunks_mut::<GROUP>();
+    let (groups, _) = weights.as_chunks::<{ GROUP * INPUTS }>();
+    for (out, rows) in outs.iter_mut().zip(groups) {
+        *out = group(rows, pixels);
+    }
+    let done = outs.len() * GROUP * INPUTS;
+    super::portable::int8_dots(weights.get(done..).unwrap_or_default(), pixels, rest);
     true
 }
 
@@ -80,7 +85,7 @@ fn group(rows: &[u8; GROUP * INPUTS], pixels: &[u8; INPUTS]) -> [i32; GROUP] {
     let [mut a0, mut a1, mut a2, mut a3, mut a4] = [0i32; GROUP];
     // SAFETY: the loop reads `pixels` word by word from its start to `end`, INPUTS bytes, and
     // `rows` at offsets k * INPUTS + [0, INPUTS) for k < GROUP, all inside the two arrays (the
-    // types fix their lengths). Cortex-M4 loads words at any alignment. Only registers are
+    // types fix their lengths), at word-aligned addresses (checked by `int8_dots`). Only registers are
     // written; sums stay below 2^31 (MAX_INPUTS), so SMLAD's wrap-around never happens.
     unsafe {
         asm!(

@@ -5,7 +5,7 @@
 //! [`arm_dsp`] computes them with SMLAD. Integer sums are exact, so every kernel must equal the
 //! reference bit for bit: the host tests check `wide`, the firmware under QEMU checks `arm_dsp`.
 
-use crate::blob::f32s;
+use crate::values::f32s;
 
 #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
 mod arm_dsp;
