@@ -1,6 +1,7 @@
 //! Turning logits into a class and probabilities, defined for every f32 input.
 
 use crate::Error;
+use crate::exp::exp_nonpositive;
 use crate::values::{MAX_CLASSES, PerClass, per_class};
 
 /// Index of the largest logit; ties go to the lowest index.
@@ -54,7 +55,7 @@ pub(crate) fn probabilities(logits: &[f32], max: f32) -> PerClass {
     let weight = |l: f32| match max {
         f32::INFINITY => f32::from(u8::from(l == f32::INFINITY)),
         f32::NEG_INFINITY => 1.0,
-        _ => libm::expf(l - max),
+        _ => exp_nonpositive(l - max),
     };
     let mut probabilities = per_class(logits);
     // `sum >= 1`: the largest entry contributes exp(0) = 1 (or 1 in the infinite cases).
