@@ -246,7 +246,7 @@ impl<'a> Reader<'a> {
         match self.rest.first_chunk() {
             Some(&MAGIC) => self.take(MAGIC.len()),
             // Compared byte by byte: a slice comparison would link `memcmp`.
-            None if self.rest.iter().zip(MAGIC).all(|(&b, m)| b == m) => {
+            None if self.rest.iter().zip(&MAGIC).all(|(b, m)| b == m) => {
                 return Err(Error::Truncated);
             }
             _ => return Err(Error::BadMagic),
@@ -262,8 +262,8 @@ impl<'a> Reader<'a> {
 
     /// A varint of at most `max`, which is `2^m - 1`; longer than needed is malformed.
     fn varint(&mut self, max: u32) -> u32 {
-        let mut value = 0;
-        for shift in (0..32).step_by(7) {
+        let (mut value, mut shift) = (0, 0);
+        while shift < 32 {
             let Some(&byte) = self.take(1).first() else { return 0 };
             let group = u32::from(byte & 0x7F);
             if group > max >> shift || (shift > 0 && byte == 0) {
@@ -273,6 +273,7 @@ impl<'a> Reader<'a> {
             if byte & 0x80 == 0 {
                 return value;
             }
+            shift += 7;
         }
         self.fail(Stop::Malformed);
         0
