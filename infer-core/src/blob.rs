@@ -344,8 +344,14 @@ fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &byte in bytes {
         crc ^= u32::from(byte);
-        for _ in 0..8 {
+        // Tested at the bottom: at opt-level "z" a `for` loop keeps a test and a jump per bit.
+        let mut bits = 8;
+        loop {
             crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            bits -= 1;
+            if bits == 0 {
+                break;
+            }
         }
     }
     !crc
