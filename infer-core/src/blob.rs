@@ -243,14 +243,11 @@ impl<'a> Reader<'a> {
     /// Magic and version, checked first so that a foreign file or a newer format gets a
     /// precise error rather than a checksum failure.
     fn header(&mut self) -> Result<u16, Error> {
-        match self.rest.first_chunk() {
-            Some(&MAGIC) => self.take(MAGIC.len()),
-            // Compared byte by byte: a slice comparison would link `memcmp`.
-            None if self.rest.iter().zip(&MAGIC).all(|(b, m)| b == m) => {
-                return Err(Error::Truncated);
-            }
-            _ => return Err(Error::BadMagic),
-        };
+        // As far as there are bytes, byte by byte: a slice comparison would link `memcmp`.
+        if !self.rest.iter().zip(&MAGIC).all(|(b, m)| b == m) {
+            return Err(Error::BadMagic);
+        }
+        self.take(MAGIC.len()); // a blob cut inside its magic is truncated, reported below
         let version = self.varint(u16::MAX.into()) as u16;
         self.checked()?;
         if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
