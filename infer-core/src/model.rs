@@ -149,9 +149,10 @@ impl<'a> Model<'a> {
         scratch: &'s mut Scratch,
     ) -> &'s mut [f32] {
         let logits = self.used(scratch);
-        // Never zero (inputs are at least one), which `chunks_exact` would otherwise check.
-        let rows = weights.chunks_exact((self.inputs() * 4).max(1));
-        for ((logit, row), bias) in logits.iter_mut().zip(rows).zip(f32s(bias)) {
+        let row_len = self.inputs() * 4;
+        // Rows by index, not `chunks_exact`: no division, and no check for a zero length.
+        for (c, (logit, bias)) in logits.iter_mut().zip(f32s(bias)).enumerate() {
+            let row = weights.get(c * row_len..(c + 1) * row_len).unwrap_or_default();
             *logit = kernel::dot_f32(row, input, x) + bias;
         }
         logits
