@@ -58,17 +58,23 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     times_power_of_two(y, k)
 }
 
-/// `y * 2^k` for `y` near 1 and `k` in `-150..=0`, rounded once, as libm's `scalbnf` does it:
-/// below the normal range `y` is first scaled by an exact power of two.
+/// `y * 2^k` for `y` near one and `k` between the underflow bound and zero, rounded once, as
+/// libm's `scalbnf` does it: below the normal range `y` is first scaled by an exact power of two
+/// that keeps it normal.
 fn times_power_of_two(mut y: f32, mut k: i32) -> f32 {
-    const MIN_EXP: i32 = -126;
-    /// The exact prescale, `2^(MIN_EXP + 24)`, which keeps `y` normal.
-    const PRESCALE_EXP: i32 = MIN_EXP + 24;
+    /// The exponent bias of f32.
+    const BIAS: i32 = 127;
+    /// The smallest exponent of a normal f32.
+    const MIN_EXP: i32 = 1 - BIAS;
+    /// The exponent of the exact prescale.
+    const PRESCALE_EXP: i32 = MIN_EXP + f32::MANTISSA_DIGITS as i32;
+    let power_of_two =
+        |exp: i32| f32::from_bits(((BIAS + exp) as u32) << (f32::MANTISSA_DIGITS - 1));
     if k < MIN_EXP {
-        y *= f32::from_bits(((127 + PRESCALE_EXP) as u32) << 23);
+        y *= power_of_two(PRESCALE_EXP);
         k -= PRESCALE_EXP;
     }
-    y * f32::from_bits(((127 + k) as u32) << 23)
+    y * power_of_two(k)
 }
 
 #[cfg(test)]
