@@ -65,17 +65,13 @@ pub fn region() -> &'static [u8] {
 /// version, dimensions, CRC-32, values) and uses it, or falls back to the compiled-in blob and
 /// says why. The compiled-in blob is trusted: it is part of the firmware image.
 pub fn select(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> {
-    match flashed(region) {
-        Ok(selected) => Ok(selected),
-        Err(error) => {
-            let erased = region.iter().take(16).all(|&b| b == 0x00 || b == 0xFF);
-            let source = match error {
-                Error::BadMagic if erased => Source::CompiledInRegionEmpty,
-                error => Source::CompiledInRegionRejected(error),
-            };
-            Ok((Model::from_blob(&COMPILED_IN.0)?, source))
-        }
-    }
+    let erased = || region.iter().take(16).all(|&b| b == 0x00 || b == 0xFF);
+    let source = match flashed(region) {
+        Ok(selected) => return Ok(selected),
+        Err(Error::BadMagic) if erased() => Source::CompiledInRegionEmpty,
+        Err(error) => Source::CompiledInRegionRejected(error),
+    };
+    Ok((Model::from_blob(&COMPILED_IN.0)?, source))
 }
 
 #[cfg(not(feature = "signed"))]

@@ -120,10 +120,11 @@ impl<'a> Blob<'a> {
     /// Validates the blob at the start of `bytes` (a flash partition, say); returns it and the
     /// bytes after its CRC-32.
     pub fn parse_prefix(bytes: &'a [u8]) -> Result<(Self, &'a [u8]), Error> {
-        let mut reader = Reader { rest: bytes, at: 0 };
+        let mut reader = Reader { rest: bytes, at: 0, stop: None };
         let version = reader.header()?;
-        let (inputs, classes) = (reader.varint(u32::MAX)?, reader.varint(u32::MAX)?);
-        let arrays = reader.arrays(version)?;
+        let (inputs, classes) = (reader.varint(u32::MAX), reader.varint(u32::MAX));
+        let arrays = reader.arrays(version);
+        reader.checked()?;
         let message = bytes.split_at_checked(reader.at).ok_or(Error::Truncated)?.0;
         let (stored, rest) = reader.rest.split_first_chunk::<4>().ok_or(Error::Truncated)?;
         if crc32(message) != u32::from_le_bytes(*stored) {
@@ -180,8 +181,7 @@ impl<'a> Blob<'a> {
     }
 }
 
-/// Why a [`Reader`] stopped. One byte, so that the reader's results fit in registers rather than
-/// being copied through memory as results with an [`Error`] are.
+/// Why a [`Reader`] stopped.
 #[derive(Clone, Copy)]
 enum Stop {
     Truncated,
@@ -197,33 +197,59 @@ impl From<Stop> for Error {
     }
 }
 
-/// Reads a message front to back.
+/// Reads a message front to back. The first problem is kept in `stop`, and reads after it
+/// return zero or empty slices: callers read on and check once, with [`Reader::checked`],
+/// rather than branching on a result after every field (much less code on small cores).
 struct Reader<'a> {
     /// What is still to read.
     rest: &'a [u8],
     /// Bytes read so far: the offset of `rest` in the blob.
     at: usize,
+    /// The first problem met, if any.
+    stop: Option<Stop>,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], Stop> {
-        let (taken, rest) = self.rest.split_at_checked(len).ok_or(Stop::Truncated)?;
+    /// Records a problem, unless an earlier one was recorded: that one is the error.
+    fn fail(&mut self, stop: Stop) {
+        self.stop.get_or_insert(stop);
+    }
+
+    /// The error of the first problem met, if any.
+    fn checked(&self) -> Result<(), Error> {
+        self.stop.map_or(Ok(()), |stop| Err(stop.into()))
+    }
+
+    fn take(&mut self, len: usize) -> &'a [u8] {
+        let Some((taken, rest)) = self.rest.split_at_checked(len) else {
+            self.fail(Stop::Truncated);
+            return &[];
+        };
         (self.rest, self.at) = (rest, self.at + len);
-        Ok(taken)
+        taken
+    }
+
+    /// `len` bytes, for a length read from the blob (too long for `usize` is truncated).
+    fn take_u32(&mut self, len: u32) -> &'a [u8] {
+        match usize::try_from(len) {
+            Ok(len) => self.take(len),
+            Err(_) => {
+                self.fail(Stop::Truncated);
+                &[]
+            }
+        }
     }
 
     /// Magic and version, checked first so that a foreign file or a newer format gets a
     /// precise error rather than a checksum failure.
     fn header(&mut self) -> Result<u16, Error> {
-        match self.rest.first_chunk() {
-            Some(&MAGIC) => self.take(MAGIC.len())?,
-            // Compared byte by byte: a slice comparison would link `memcmp`.
-            None if self.rest.iter().zip(MAGIC).all(|(&b, m)| b == m) => {
-                return Err(Error::Truncated);
-            }
-            _ => return Err(Error::BadMagic),
-        };
-        let version = self.varint(u16::MAX.into())? as u16;
+        // As far as there are bytes, byte by byte: a slice comparison would link `memcmp`.
+        if !self.rest.iter().zip(&MAGIC).all(|(b, m)| b == m) {
+            return Err(Error::BadMagic);
+        }
+        self.take(MAGIC.len()); // a blob cut inside its magic is truncated, reported below
+        let version = self.varint(u16::MAX.into()) as u16;
+        self.checked()?;
         if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             Ok(version)
         } else {
@@ -232,54 +258,59 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint of at most `max`, which is `2^m - 1`; longer than needed is malformed.
-    fn varint(&mut self, max: u32) -> Result<u32, Stop> {
-        let mut value = 0;
-        for shift in (0..32).step_by(7) {
-            let byte = self.take(1)?[0];
+    fn varint(&mut self, max: u32) -> u32 {
+        let (mut value, mut shift) = (0, 0);
+        while shift < 32 {
+            let Some(&byte) = self.take(1).first() else { return 0 };
             let group = u32::from(byte & 0x7F);
             if group > max >> shift || (shift > 0 && byte == 0) {
-                return Err(Stop::Malformed);
+                break;
             }
             value |= group << shift;
             if byte & 0x80 == 0 {
-                return Ok(value);
+                return value;
             }
+            shift += 7;
         }
-        Err(Stop::Malformed)
+        self.fail(Stop::Malformed);
+        0
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], Stop> {
-        let len = self.varint(u32::MAX)?;
-        self.take(usize::try_from(len).map_err(|_| Stop::Truncated)?)
+    fn bytes(&mut self) -> &'a [u8] {
+        let len = self.varint(u32::MAX);
+        self.take_u32(len)
     }
 
     /// The scheme tag and the scheme's arrays (fields are evaluated in the order written).
-    fn arrays(&mut self, version: u16) -> Result<Arrays<'a>, Stop> {
-        Ok(match self.varint(u32::MAX)? {
-            0 => Arrays::F32 { weights: self.array(version)?, bias: self.array(version)? },
+    fn arrays(&mut self, version: u16) -> Arrays<'a> {
+        match self.varint(u32::MAX) {
+            0 => Arrays::F32 { weights: self.array(version), bias: self.array(version) },
             1 => Arrays::Int8 {
-                weights: self.array(version)?,
-                scales: self.array(version)?,
-                bias: self.array(version)?,
+                weights: self.array(version),
+                scales: self.array(version),
+                bias: self.array(version),
             },
-            _ => return Err(Stop::Malformed),
-        })
+            _ => {
+                self.fail(Stop::Malformed);
+                Arrays::F32 { weights: &[], bias: &[] }
+            }
+        }
     }
 
     /// An array, after its padding from version 2 on.
-    fn array(&mut self, version: u16) -> Result<&'a [u8], Stop> {
+    fn array(&mut self, version: u16) -> &'a [u8] {
         if version == 1 {
             return self.bytes();
         }
-        let padding = self.bytes()?;
-        let len = self.varint(u32::MAX)?;
+        let padding = self.bytes();
+        let len = self.varint(u32::MAX);
         if padding.len() >= ALIGNMENT
             || padding.iter().any(|&b| b != 0)
             || !self.at.is_multiple_of(ALIGNMENT)
         {
-            return Err(Stop::Malformed);
+            self.fail(Stop::Malformed);
         }
-        self.take(usize::try_from(len).map_err(|_| Stop::Truncated)?)
+        self.take_u32(len)
     }
 }
 
@@ -310,8 +341,14 @@ fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &byte in bytes {
         crc ^= u32::from(byte);
-        for _ in 0..8 {
+        // Tested at the bottom: at opt-level "z" a `for` loop keeps a test and a jump per bit.
+        let mut bits = 8;
+        loop {
             crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            bits -= 1;
+            if bits == 0 {
+                break;
+            }
         }
     }
     !crc

@@ -102,6 +102,9 @@ impl fmt::Display for Field {
     }
 }
 
+// The shape message states the limits literally.
+const _: () = assert!(MAX_CLASSES == 16 && MAX_INPUTS == 65_536, "update the shape message");
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -114,9 +117,10 @@ impl fmt::Display for Error {
             Error::ChecksumMismatch => f.write_str("blob CRC-32 mismatch: the bytes are corrupted"),
             Error::Malformed => f.write_str("blob is malformed (invalid encoding)"),
             Error::TrailingBytes => f.write_str("unexpected bytes after the blob's CRC-32"),
+            // The limits written out: formatting them would cost code (see the assertion).
             Error::UnsupportedShape { inputs, classes } => write!(
                 f,
-                "unsupported shape {classes} classes x {inputs} inputs (1..={MAX_CLASSES} classes, 1..={MAX_INPUTS} inputs)"
+                "unsupported shape {classes} classes x {inputs} inputs (1..=16 classes, 1..=65536 inputs)"
             ),
             Error::LengthMismatch { field, expected, found } => {
                 write!(f, "{field} hold {found} bytes, the shape calls for {expected}")

@@ -9,6 +9,7 @@ extern crate alloc;
 
 pub mod blob;
 mod error;
+mod exp;
 mod kernel;
 mod model;
 #[cfg(feature = "signed")]

@@ -68,16 +68,15 @@ impl<'a> Model<'a> {
     /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major, with the
     /// fastest kernel of the target.
     pub fn logits(&self, image: &[u8]) -> Result<PerClass, Error> {
-        let logits = self.logits_with(image, kernel::int8_dots)?;
-        Ok(per_class(self.used(&logits)))
+        self.logits_with(image, kernel::int8_dots, &mut [0.0; MAX_CLASSES]).map(per_class)
     }
 
     /// [`logits`](Self::logits) computed with the portable reference kernel (safe Rust, the
     /// same on every target). Integer sums are exact, so `logits` equals it bit for bit; a
     /// firmware can check its fast kernel against it.
     pub fn logits_portable(&self, image: &[u8]) -> Result<PerClass, Error> {
-        let logits = self.logits_with(image, kernel::portable::int8_dots)?;
-        Ok(per_class(self.used(&logits)))
+        let scratch = &mut [0.0; MAX_CLASSES];
+        self.logits_with(image, kernel::portable::int8_dots, scratch).map(per_class)
     }
 
     /// The logits for an already normalized input (pixels in `[0, 1]`, as the trainer feeds
@@ -89,7 +88,8 @@ impl<'a> Model<'a> {
         match self.blob.arrays() {
             Arrays::F32 { .. } if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
             Arrays::F32 { weights, bias } => {
-                Ok(per_class(self.used(&self.f32_logits(weights, bias, input, |x| x))))
+                let logits = &mut [0.0; MAX_CLASSES];
+                Ok(per_class(self.f32_logits(weights, bias, input, |x| x, logits)))
             }
             Arrays::Int8 { .. } => Err(Error::SchemeMismatch),
         }
@@ -97,52 +97,62 @@ impl<'a> Model<'a> {
 
     /// The most probable class for an image, without computing probabilities.
     pub fn classify(&self, image: &[u8]) -> Result<usize, Error> {
-        softmax::argmax(self.used(&self.logits_with(image, kernel::int8_dots)?))
+        softmax::argmax(self.logits_with(image, kernel::int8_dots, &mut [0.0; MAX_CLASSES])?)
     }
 
     /// Class, logits and probabilities for an image.
     pub fn predict(&self, image: &[u8]) -> Result<Prediction, Error> {
-        let logits = self.logits_with(image, kernel::int8_dots)?;
-        let logits = self.used(&logits);
+        let scratch = &mut [0.0; MAX_CLASSES];
+        let logits = self.logits_with(image, kernel::int8_dots, scratch)?;
+        // One pass finds both the class and the maximum that softmax subtracts.
+        let (class, max) = softmax::largest(logits)?;
         Ok(Prediction {
-            class: softmax::argmax(logits)?,
-            probabilities: softmax::softmax(logits)?,
+            class,
+            probabilities: softmax::probabilities(logits, max),
             logits: per_class(logits),
         })
     }
 
-    /// Logits in a scratch array, of which the first `classes()` are used.
-    fn logits_with(
+    /// The logits, written into `scratch` (whose first `classes()` entries they fill) and
+    /// returned as that prefix: borrowing the caller's array rather than returning one
+    /// avoids copying it through every caller.
+    fn logits_with<'s>(
         &self,
         image: &[u8],
         dots: fn(&[u8], &[u8], &mut [i32]),
-    ) -> Result<Scratch, Error> {
+        scratch: &'s mut Scratch,
+    ) -> Result<&'s [f32], Error> {
         self.check_input_len(image.len())?;
         Ok(match self.blob.arrays() {
             Arrays::Int8 { weights, scales, bias } => {
+                let logits = self.used(scratch);
                 let mut sums = [0; MAX_CLASSES];
-                dots(weights, image, sums.get_mut(..self.classes()).unwrap_or_default());
-                let mut logits = [0.0; MAX_CLASSES];
+                dots(weights, image, sums.get_mut(..logits.len()).unwrap_or_default());
                 let per_class = f32s(scales).zip(f32s(bias));
                 for ((logit, &sum), (scale, bias)) in logits.iter_mut().zip(&sums).zip(per_class) {
                     *logit = sum as f32 * (scale / 255.0) + bias;
                 }
                 logits
             }
-            Arrays::F32 { weights, bias } => self.f32_logits_of_pixels(weights, bias, image),
+            Arrays::F32 { weights, bias } => {
+                self.f32_logits_of_pixels(weights, bias, image, scratch)
+            }
         })
     }
 
-    fn f32_logits<T: Copy>(
+    fn f32_logits<'s, T: Copy>(
         &self,
         weights: &[u8],
         bias: &[u8],
         input: &[T],
         x: impl Fn(T) -> f32 + Copy,
-    ) -> Scratch {
-        let mut logits = [0.0; MAX_CLASSES];
-        let rows = weights.chunks_exact(self.inputs() * 4);
-        for ((logit, row), bias) in logits.iter_mut().zip(rows).zip(f32s(bias)) {
+        scratch: &'s mut Scratch,
+    ) -> &'s mut [f32] {
+        let logits = self.used(scratch);
+        let row_len = self.inputs() * 4;
+        // Rows by index, not `chunks_exact`: no division, and no check for a zero length.
+        for (c, (logit, bias)) in logits.iter_mut().zip(f32s(bias)).enumerate() {
+            let row = weights.get(c * row_len..(c + 1) * row_len).unwrap_or_default();
             *logit = kernel::dot_f32(row, input, x) + bias;
         }
         logits
@@ -150,20 +160,27 @@ impl<'a> Model<'a> {
 
     /// Normalizes the pixels once where the stack allows it (64-bit hosts), else per use;
     /// the values, and so the logits, are the same either way.
-    fn f32_logits_of_pixels(&self, weights: &[u8], bias: &[u8], image: &[u8]) -> Scratch {
+    fn f32_logits_of_pixels<'s>(
+        &self,
+        weights: &[u8],
+        bias: &[u8],
+        image: &[u8],
+        scratch: &'s mut Scratch,
+    ) -> &'s mut [f32] {
         #[cfg(target_pointer_width = "64")]
         if image.len() <= kernel::MAX_BUFFERED_INPUTS {
             let mut buffer = [0.0; kernel::MAX_BUFFERED_INPUTS];
             for (x, &p) in buffer.iter_mut().zip(image) {
                 *x = normalize_pixel(p);
             }
-            return self.f32_logits(weights, bias, &buffer[..image.len()], |x| x);
+            return self.f32_logits(weights, bias, &buffer[..image.len()], |x| x, scratch);
         }
-        self.f32_logits(weights, bias, image, normalize_pixel)
+        self.f32_logits(weights, bias, image, normalize_pixel, scratch)
     }
 
-    fn used<'s>(&self, scratch: &'s Scratch) -> &'s [f32] {
-        scratch.get(..self.classes()).unwrap_or_default()
+    /// The first `classes()` entries of a scratch array.
+    fn used<'s>(&self, scratch: &'s mut Scratch) -> &'s mut [f32] {
+        scratch.get_mut(..self.classes()).unwrap_or_default()
     }
 
     fn check_input_len(&self, found: usize) -> Result<(), Error> {

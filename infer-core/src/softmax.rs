@@ -1,6 +1,7 @@
 //! Turning logits into a class and probabilities, defined for every f32 input.
 
 use crate::Error;
+use crate::exp::exp_nonpositive;
 use crate::values::{MAX_CLASSES, PerClass, per_class};
 
 /// Index of the largest logit; ties go to the lowest index.
@@ -15,7 +16,7 @@ pub fn argmax(logits: &[f32]) -> Result<usize, Error> {
 }
 
 /// The index and value of the first largest logit.
-fn largest(logits: &[f32]) -> Result<(usize, f32), Error> {
+pub(crate) fn largest(logits: &[f32]) -> Result<(usize, f32), Error> {
     let (mut best, mut max) = (0, f32::NEG_INFINITY);
     for (i, &logit) in logits.iter().enumerate() {
         if logit.is_nan() {
@@ -45,19 +46,24 @@ pub fn softmax(logits: &[f32]) -> Result<PerClass, Error> {
         return Err(Error::InputLength { expected: MAX_CLASSES, found: logits.len() });
     }
     let (_, max) = largest(logits)?;
-    let weights = |l: f32| match max {
+    Ok(probabilities(logits, max))
+}
+
+/// [`softmax`] of logits whose largest value, `max`, is known (so they are not empty and hold
+/// no NaN) and that fit a [`PerClass`].
+pub(crate) fn probabilities(logits: &[f32], max: f32) -> PerClass {
+    let weight = |l: f32| match max {
         f32::INFINITY => f32::from(u8::from(l == f32::INFINITY)),
         f32::NEG_INFINITY => 1.0,
-        _ => libm::expf(l - max),
+        _ => exp_nonpositive(l - max),
     };
-    let mut probabilities = per_class(&[]);
+    let mut probabilities = per_class(logits);
     // `sum >= 1`: the largest entry contributes exp(0) = 1 (or 1 in the infinite cases).
     let mut sum = 0.0;
-    for &l in logits {
-        let weight = weights(l);
-        sum += weight;
-        let _ = probabilities.push(weight); // room for MAX_CLASSES, checked above
+    for p in probabilities.iter_mut() {
+        *p = weight(*p);
+        sum += *p;
     }
     probabilities.iter_mut().for_each(|p| *p /= sum);
-    Ok(probabilities)
+    probabilities
 }

@@ -28,13 +28,16 @@ pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool
         return false;
     }
     let Ok(pixels) = <&[u8; INPUTS]>::try_from(pixels) else { return false };
-    let (outs, rest) = dots.as_chunks_mut::<GROUP>();
-    let (groups, _) = weights.as_chunks::<{ GROUP * INPUTS }>();
-    for (out, rows) in outs.iter_mut().zip(groups) {
-        *out = group(rows, pixels);
+    // Group by group from the front: no division by the group size to split the arrays.
+    let (mut rows, mut dots) = (weights, dots);
+    while dots.len() >= GROUP {
+        let Some((group_rows, rest_rows)) = rows.split_first_chunk() else { break };
+        // Taken only once it is known to hold a group, so `dots` is never left emptied.
+        let Some((out, rest)) = core::mem::take(&mut dots).split_first_chunk_mut() else { break };
+        *out = group(group_rows, pixels);
+        (rows, dots) = (rest_rows, rest);
     }
-    let done = outs.len() * GROUP * INPUTS;
-    super::portable::int8_dots(weights.get(done..).unwrap_or_default(), pixels, rest);
+    super::portable::int8_dots(rows, pixels, dots);
     true
 }
 

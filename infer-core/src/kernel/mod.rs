@@ -4,8 +4,8 @@
 //! integer sums in a shape the compiler vectorizes, and on Cortex-M cores with the DSP extension
 //! [`arm_dsp`] computes them with SMLAD. Integer sums are exact, so every kernel must equal the
 //! reference bit for bit: the host tests check `wide`, the firmware under QEMU checks `arm_dsp`.
-
-use crate::values::f32s;
+//! The f32 dot product likewise has a vectorizing form in `wide` and a compact one in
+//! `portable` that adds the same products in the same order; the host tests compare them.
 
 #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
 mod arm_dsp;
@@ -38,16 +38,15 @@ pub(crate) const MAX_BUFFERED_INPUTS: usize = 1024;
 /// fixed order afterwards, so the result is the same on every target.
 const F32_LANES: usize = 8;
 
-/// Dot product of one row of little-endian f32 weights with `inputs` mapped through `x`.
+/// Dot product of one row of little-endian f32 weights with `inputs` mapped through `x`: the
+/// full groups of [`F32_LANES`] inputs summed lane by lane, then the lanes in order, plus the
+/// rest summed on its own. 64-bit hosts compute it in a shape that vectorizes, other targets in
+/// one loop, which is much less code; both add the same products in the same order.
 #[inline]
 pub(crate) fn dot_f32<T: Copy>(row: &[u8], inputs: &[T], x: impl Fn(T) -> f32) -> f32 {
-    let mut lanes = [0.0f32; F32_LANES];
-    let (rows, xs) = (row.chunks_exact(4 * F32_LANES), inputs.chunks_exact(F32_LANES));
-    let tail = f32s(rows.remainder()).zip(xs.remainder()).fold(0.0, |s, (w, &v)| s + w * x(v));
-    for (row, xs) in rows.zip(xs) {
-        for ((lane, w), &v) in lanes.iter_mut().zip(f32s(row)).zip(xs) {
-            *lane += w * x(v);
-        }
-    }
-    lanes.iter().fold(0.0, |s, &l| s + l) + tail
+    #[cfg(target_pointer_width = "64")]
+    let dot = wide::dot_f32;
+    #[cfg(not(target_pointer_width = "64"))]
+    let dot = portable::dot_f32;
+    dot(row, inputs, x)
 }

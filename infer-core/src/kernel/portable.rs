@@ -1,5 +1,8 @@
 //! The reference kernel: one plain dot product per class, in safe Rust, for every target.
 
+use super::F32_LANES;
+use crate::values::f32s;
+
 /// See [`super::int8_dots`]. Never inlined: the fast kernels fall back to it and
 /// `logits_portable` calls it, and one copy is enough.
 #[inline(never)]
@@ -8,4 +11,21 @@ pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
         let row = weights.get(c * pixels.len()..).unwrap_or_default();
         *dot = row.iter().zip(pixels).map(|(&w, &p)| i32::from(w as i8) * i32::from(p)).sum();
     }
+}
+
+/// See [`super::dot_f32`]: one pass, each product going to its lane or, past the last full
+/// group of lanes, to the rest.
+#[cfg_attr(target_pointer_width = "64", allow(dead_code))] // tested against `wide` there
+pub(crate) fn dot_f32<T: Copy>(row: &[u8], inputs: &[T], x: impl Fn(T) -> f32) -> f32 {
+    let mut lanes = [0.0f32; F32_LANES];
+    let mut rest = 0.0;
+    let grouped = inputs.len() / F32_LANES * F32_LANES;
+    for (i, (w, &v)) in f32s(row).zip(inputs).enumerate() {
+        let product = w * x(v);
+        match lanes.get_mut(i % F32_LANES) {
+            Some(lane) if i < grouped => *lane += product,
+            _ => rest += product,
+        }
+    }
+    lanes.iter().fold(0.0, |s, &l| s + l) + rest
 }

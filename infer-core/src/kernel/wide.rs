@@ -2,7 +2,9 @@
 //! accumulates in 16 independent i32 lanes, which LLVM turns into `pmaddwd` on x86-64's
 //! baseline SSE2 (and wider on AVX2): faster than the portable kernel, with the same sums.
 
+use super::F32_LANES;
 use super::MAX_BUFFERED_INPUTS as MAX_WIDENED;
+use crate::values::f32s;
 const LANES: usize = 16;
 
 /// See [`super::int8_dots`]; `false` (nothing done) for inputs this kernel does not cover.
@@ -33,4 +35,43 @@ pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool
         *dot = lanes.iter().sum::<i32>() + tail;
     }
     true
+}
+
+/// See [`super::dot_f32`]: whole groups of lanes, which the compiler vectorizes, then the rest.
+#[inline]
+pub(crate) fn dot_f32<T: Copy>(row: &[u8], inputs: &[T], x: impl Fn(T) -> f32) -> f32 {
+    let mut lanes = [0.0f32; F32_LANES];
+    let (rows, xs) = (row.chunks_exact(4 * F32_LANES), inputs.chunks_exact(F32_LANES));
+    let rest = f32s(rows.remainder()).zip(xs.remainder()).fold(0.0, |s, (w, &v)| s + w * x(v));
+    for (row, xs) in rows.zip(xs) {
+        for ((lane, w), &v) in lanes.iter_mut().zip(f32s(row)).zip(xs) {
+            *lane += w * x(v);
+        }
+    }
+    lanes.iter().fold(0.0, |s, &l| s + l) + rest
+}
+
+#[cfg(test)]
+mod tests {
+    /// The one-loop form other targets use adds the same products in the same order.
+    #[test]
+    fn dot_f32_equals_the_portable_one() {
+        let mut seed = 1u32;
+        // Small values of both signs, with every mantissa bit in play: rounding differs as
+        // soon as the order of additions does.
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            f32::from_bits(0x3f00_0000 | (seed >> 9)) - 1.25
+        };
+        let (mut weights, mut inputs) = ([0u8; 4 * 784], [0.0f32; 784]);
+        for n in [1, 7, 8, 9, 16, 31, 784] {
+            for (w, x) in weights.as_chunks_mut::<4>().0.iter_mut().zip(&mut inputs).take(n) {
+                (*w, *x) = (next().to_le_bytes(), next());
+            }
+            let (weights, inputs) = (&weights[..4 * n], &inputs[..n]);
+            let wide = super::dot_f32(weights, inputs, |v| v);
+            let portable = super::super::portable::dot_f32(weights, inputs, |v| v);
+            assert_eq!(wide.to_bits(), portable.to_bits(), "{n} inputs");
+        }
+    }
 }
