@@ -1,8 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
-// No unsafe code, except the inline assembly of `kernel::arm_dsp` (feature `arm-dsp`, Arm only).
-#![cfg_attr(not(all(target_arch = "arm", feature = "arm-dsp")), forbid(unsafe_code))]
-#![cfg_attr(all(target_arch = "arm", feature = "arm-dsp"), deny(unsafe_code))]
+// No unsafe code, except the inline assembly of `kernel::arm_dsp` and `kernel::arm_mve`
+// (features `arm-dsp` and `arm-mve`, Arm only).
+#![cfg_attr(
+    not(all(target_arch = "arm", any(feature = "arm-dsp", feature = "arm-mve"))),
+    forbid(unsafe_code)
+)]
+#![cfg_attr(
+    all(target_arch = "arm", any(feature = "arm-dsp", feature = "arm-mve")),
+    deny(unsafe_code)
+)]
 
 #[cfg(feature = "encode")]
 extern crate alloc;

@@ -9,6 +9,8 @@ use crate::{Error, MAX_CLASSES, kernel, softmax};
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
     blob: Blob<'a>,
+    /// What the int8 kernel computes from the weights once (nothing on most builds).
+    prepared: kernel::Prepared,
 }
 
 /// The outcome of classifying one input.
@@ -30,9 +32,31 @@ pub fn normalize_pixel(pixel: u8) -> f32 {
     f32::from(pixel) / 255.0
 }
 
+/// An int8 kernel: `dots[c] = sum_i weights[c][i] * pixels[i]`, as [`kernel::Prepared::int8_dots`]
+/// (with what `Prepared` computed from the same weights) or the portable reference.
+type Dots = fn(&kernel::Prepared, &[u8], &[u8], &mut [i32]);
+
+/// The index of the first largest of `logits`, as [`softmax::argmax`] finds it in a slice, but
+/// as they are computed, without an array to fill: what the int8 [`Model::classify`] needs, and
+/// the difference is measurable on a microcontroller. int8 logits are never NaN (finite scales
+/// and biases, exact sums), so there is no error; a NaN would not be picked.
+fn first_largest(logits: impl Iterator<Item = f32>) -> usize {
+    let (mut class, mut max) = (0, f32::NEG_INFINITY);
+    for (c, logit) in logits.enumerate() {
+        if logit > max {
+            (class, max) = (c, logit);
+        }
+    }
+    class
+}
+
 impl<'a> From<Blob<'a>> for Model<'a> {
     fn from(blob: Blob<'a>) -> Self {
-        Self { blob }
+        let prepared = match blob.arrays() {
+            Arrays::Int8 { weights, .. } => kernel::Prepared::int8(weights, blob.inputs()),
+            Arrays::F32 { .. } => kernel::Prepared::default(),
+        };
+        Self { blob, prepared }
     }
 }
 
@@ -68,7 +92,7 @@ impl<'a> Model<'a> {
     /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major, with the
     /// fastest kernel of the target.
     pub fn logits(&self, image: &[u8]) -> Result<PerClass, Error> {
-        self.logits_with(image, kernel::int8_dots, &mut [0.0; MAX_CLASSES]).map(per_class)
+        self.logits_with(image, kernel::Prepared::int8_dots, &mut [0.0; MAX_CLASSES]).map(per_class)
     }
 
     /// [`logits`](Self::logits) computed with the portable reference kernel (safe Rust, the
@@ -76,7 +100,10 @@ impl<'a> Model<'a> {
     /// firmware can check its fast kernel against it.
     pub fn logits_portable(&self, image: &[u8]) -> Result<PerClass, Error> {
         let scratch = &mut [0.0; MAX_CLASSES];
-        self.logits_with(image, kernel::portable::int8_dots, scratch).map(per_class)
+        let portable = |_: &_, weights: &_, image: &_, dots: &mut _| {
+            kernel::portable::int8_dots(weights, image, dots)
+        };
+        self.logits_with(image, portable, scratch).map(per_class)
     }
 
     /// The logits for an already normalized input (pixels in `[0, 1]`, as the trainer feeds
@@ -97,13 +124,24 @@ impl<'a> Model<'a> {
 
     /// The most probable class for an image, without computing probabilities.
     pub fn classify(&self, image: &[u8]) -> Result<usize, Error> {
-        softmax::argmax(self.logits_with(image, kernel::int8_dots, &mut [0.0; MAX_CLASSES])?)
+        self.check_input_len(image.len())?;
+        match self.blob.arrays() {
+            Arrays::Int8 { weights, scales, bias } => {
+                let sums = &mut [0; MAX_CLASSES];
+                let dots = kernel::Prepared::int8_dots;
+                Ok(first_largest(self.int8_logits(weights, scales, bias, image, dots, sums)))
+            }
+            Arrays::F32 { weights, bias } => {
+                let scratch = &mut [0.0; MAX_CLASSES];
+                softmax::argmax(self.f32_logits_of_pixels(weights, bias, image, scratch))
+            }
+        }
     }
 
     /// Class, logits and probabilities for an image.
     pub fn predict(&self, image: &[u8]) -> Result<Prediction, Error> {
         let scratch = &mut [0.0; MAX_CLASSES];
-        let logits = self.logits_with(image, kernel::int8_dots, scratch)?;
+        let logits = self.logits_with(image, kernel::Prepared::int8_dots, scratch)?;
         // One pass finds both the class and the maximum that softmax subtracts.
         let (class, max) = softmax::largest(logits)?;
         Ok(Prediction {
@@ -119,18 +157,19 @@ impl<'a> Model<'a> {
     fn logits_with<'s>(
         &self,
         image: &[u8],
-        dots: fn(&[u8], &[u8], &mut [i32]),
+        dots: Dots,
         scratch: &'s mut Scratch,
     ) -> Result<&'s [f32], Error> {
         self.check_input_len(image.len())?;
         Ok(match self.blob.arrays() {
             Arrays::Int8 { weights, scales, bias } => {
+                let sums = &mut [0; MAX_CLASSES];
                 let logits = self.used(scratch);
-                let mut sums = [0; MAX_CLASSES];
-                dots(weights, image, sums.get_mut(..logits.len()).unwrap_or_default());
-                let per_class = f32s(scales).zip(f32s(bias));
-                for ((logit, &sum), (scale, bias)) in logits.iter_mut().zip(&sums).zip(per_class) {
-                    *logit = sum as f32 * (scale / 255.0) + bias;
+                for (logit, value) in logits
+                    .iter_mut()
+                    .zip(self.int8_logits(weights, scales, bias, image, dots, sums))
+                {
+                    *logit = value;
                 }
                 logits
             }
@@ -138,6 +177,23 @@ impl<'a> Model<'a> {
                 self.f32_logits_of_pixels(weights, bias, image, scratch)
             }
         })
+    }
+
+    /// The int8 logits, class by class: the exact dot products (computed by `dots` into
+    /// `sums`), each scaled and biased as the [`blob`](crate::blob) docs define.
+    fn int8_logits<'s>(
+        &self,
+        weights: &[u8],
+        scales: &'s [u8],
+        bias: &'s [u8],
+        image: &[u8],
+        dots: Dots,
+        sums: &'s mut [i32; MAX_CLASSES],
+    ) -> impl Iterator<Item = f32> + 's {
+        let sums = sums.get_mut(..self.classes()).unwrap_or_default();
+        dots(&self.prepared, weights, image, sums);
+        let per_class = f32s(scales).zip(f32s(bias));
+        sums.iter().zip(per_class).map(|(&sum, (scale, bias))| sum as f32 * (scale / 255.0) + bias)
     }
 
     fn f32_logits<'s, T: Copy>(

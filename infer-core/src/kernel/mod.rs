@@ -1,32 +1,62 @@
 //! Dot products: the inner loop of inference.
 //!
 //! [`portable`] is the reference and runs everywhere. On 64-bit hosts [`wide`] computes the same
-//! integer sums in a shape the compiler vectorizes, and on Cortex-M cores with the DSP extension
-//! [`arm_dsp`] computes them with SMLAD. Integer sums are exact, so every kernel must equal the
-//! reference bit for bit: the host tests check `wide`, the firmware under QEMU checks `arm_dsp`.
+//! integer sums in a shape the compiler vectorizes, on Cortex-M cores with the DSP extension
+//! [`arm_dsp`] computes them with SMLAD, and on cores with MVE (Cortex-M55) [`arm_mve`] with
+//! VMLADAVA. Integer sums are exact, so every kernel must equal the reference bit for bit: the
+//! host tests check `wide`, the firmware under QEMU checks `arm_dsp` and `arm_mve`.
 //! The f32 dot product likewise has a vectorizing form in `wide` and a compact one in
 //! `portable` that adds the same products in the same order; the host tests compare them.
 
 #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
 mod arm_dsp;
+#[cfg(all(target_arch = "arm", feature = "arm-mve"))]
+mod arm_mve;
 pub(crate) mod portable;
 #[cfg(target_pointer_width = "64")]
 mod wide;
 
-/// `dots[c] = sum_i weights[c][i] * pixels[i]` for every class `c < dots.len()`, with the
-/// fastest kernel this target has for the shape. `weights` holds `dots.len()` rows of
-/// `pixels.len()` i8 (as bytes).
-#[inline]
-pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
-    #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
-    if arm_dsp::int8_dots(weights, pixels, dots) {
-        return;
+/// What the int8 kernel of this build needs besides the weights, computed from them once per
+/// model (`Model` keeps it) rather than at every inference. With `arm-mve` on Arm: the sum of
+/// each row times 128, where [`arm_mve`] starts the row's dot product. Elsewhere: nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Prepared {
+    #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
+    starts: [i32; crate::MAX_CLASSES],
+}
+
+impl Prepared {
+    /// For int8 `weights`: one row of `inputs` i8 (as bytes) per class.
+    #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
+    pub(crate) fn int8(weights: &[u8], inputs: usize) -> Self {
+        Self { starts: arm_mve::starts(weights, inputs) }
     }
-    #[cfg(target_pointer_width = "64")]
-    if wide::int8_dots(weights, pixels, dots) {
-        return;
+
+    /// For int8 weights: nothing to compute on this build.
+    #[cfg(not(all(target_arch = "arm", feature = "arm-mve")))]
+    pub(crate) fn int8(_: &[u8], _: usize) -> Self {
+        Self {}
     }
-    portable::int8_dots(weights, pixels, dots);
+
+    /// `dots[c] = sum_i weights[c][i] * pixels[i]` for every class `c < dots.len()`, with the
+    /// fastest kernel this target has for the shape. `weights` holds `dots.len()` rows of
+    /// `pixels.len()` i8 (as bytes), the ones `self` was prepared from.
+    #[inline]
+    pub(crate) fn int8_dots(&self, weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
+        #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
+        if arm_mve::int8_dots(weights, &self.starts, pixels, dots) {
+            return;
+        }
+        #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+        if arm_dsp::int8_dots(weights, pixels, dots) {
+            return;
+        }
+        #[cfg(target_pointer_width = "64")]
+        if wide::int8_dots(weights, pixels, dots) {
+            return;
+        }
+        portable::int8_dots(weights, pixels, dots);
+    }
 }
 
 /// Inputs that 64-bit hosts convert once into a stack buffer (i16 pixels for int8, normalized
