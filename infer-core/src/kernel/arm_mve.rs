@@ -10,7 +10,8 @@
 //!
 //! Per 16 pixels, one load and one `veor` for the pixels, then for each of 5 classes one load of
 //! 16 weights and one `vmladava`: 12 instructions per 80 multiply-adds. The loop body holds 7
-//! such steps, so the loop instruction (`le`) is paid once per 112 pixels.
+//! such steps, so the loop instruction (`le`) is paid once per 112 pixels. One assembly block
+//! makes two such passes over the pixels, for 10 classes, with no function call in between.
 #![allow(unsafe_code)]
 
 use core::arch::asm;
@@ -24,27 +25,33 @@ const BLOCK: usize = 7 * 16;
 /// Classes per pass: their accumulators must be even registers (VMLADAVA's `Rda`), and 5 of
 /// them, 5 row pointers, the pixel pointer and the loop counter fill the usable registers.
 const GROUP: usize = 5;
+/// Classes per assembly block: two passes.
+const PAIR: usize = 2 * GROUP;
 const _: () = assert!(INPUTS.is_multiple_of(BLOCK), "whole loop iterations");
 
-/// See [`super::int8_dots`], with `starts[c] = 128 * sum(row c)` ([`starts`]); `false`
-/// (nothing done) for inputs this kernel does not cover. Classes past the last group of
-/// [`GROUP`] go to the portable kernel. Byte vector loads need no alignment.
+/// See [`super::Prepared::int8_dots`], with `starts[c] = 128 * sum(row c)` ([`starts`]);
+/// `false` (nothing done) for inputs this kernel does not cover: fewer than [`PAIR`] classes.
+/// Classes past the first [`PAIR`] (at most 6, as `MAX_CLASSES` is 16) go to the portable
+/// kernel, first: nothing then stays live across the assembly. Byte vector loads need no
+/// alignment.
 pub(crate) fn int8_dots(
     weights: &[u8],
     starts: &[i32; MAX_CLASSES],
     pixels: &[u8],
     dots: &mut [i32],
 ) -> bool {
-    let Ok(pixels) = <&[u8; INPUTS]>::try_from(pixels) else { return false };
-    let (groups, rest) = dots.as_chunks_mut::<GROUP>();
-    let rows = weights.as_chunks::<{ GROUP * INPUTS }>().0;
-    for ((out, rows), starts) in groups.iter_mut().zip(rows).zip(starts.as_chunks().0) {
-        group(rows, pixels, starts, out);
-    }
+    let (Ok(pixels), Some((rows, rest_rows)), Some((dots, rest)), Some(starts)) = (
+        <&[u8; INPUTS]>::try_from(pixels),
+        weights.split_first_chunk(),
+        dots.split_first_chunk_mut(),
+        starts.first_chunk(),
+    ) else {
+        return false;
+    };
     if !rest.is_empty() {
-        let rest_rows = weights.get(GROUP * INPUTS * groups.len()..).unwrap_or_default();
         super::portable::int8_dots(rest_rows, pixels, rest);
     }
+    pair(rows, pixels, starts, dots);
     true
 }
 
@@ -81,46 +88,87 @@ macro_rules! step {
     };
 }
 
-/// The dot products of 5 rows with the pixels, each started at its `starts`, into `out`.
-#[inline(never)]
-fn group(
-    rows: &[u8; GROUP * INPUTS],
+/// One pass: 5 rows against the pixels, 7 loop iterations of 7 steps.
+macro_rules! pass {
+    () => {
+        concat!(
+            "dls lr, lr\n",
+            "2:\n",
+            step!(),
+            step!(),
+            step!(),
+            step!(),
+            step!(),
+            step!(),
+            step!(),
+            "le lr, 2b\n",
+        )
+    };
+}
+
+/// `dots = starts + ` the dot products of 10 rows with the offset pixels, in two passes of 5.
+/// The assembly loads the starts and stores the sums itself, through pointer registers that
+/// are free at that moment (the addresses wait in `s16` and `s17`), and derives the row
+/// pointers from the first: fewer registers for the compiler to fill around it. Between the
+/// passes, the pixel pointer is rewound, and row 4's pointer, at its end, is where row 5 starts.
+fn pair(
+    rows: &[u8; PAIR * INPUTS],
     pixels: &[u8; INPUTS],
-    starts: &[i32; GROUP],
-    out: &mut [i32; GROUP],
+    starts: &[i32; PAIR],
+    dots: &mut [i32; PAIR],
 ) {
-    let [mut a0, mut a1, mut a2, mut a3, mut a4] = *starts;
-    let row = |k: usize| rows.as_ptr().wrapping_add(k * INPUTS);
-    // SAFETY: the loop runs INPUTS / BLOCK times and each time reads BLOCK bytes from each
-    // pointer, advancing it: so `pixels` whole, and row k at offsets k * INPUTS + [0, INPUTS)
-    // of `rows`, inside the arrays (their types fix the lengths). Byte loads need no alignment.
-    // Only registers are written: q0-q3 (d0-d7), the accumulators, the pointers and lr, all
-    // declared.
+    // An address for an `s` register: its bits, as an i32.
+    let address = |pointer: *const i32| pointer.expose_provenance() as i32;
+    // SAFETY: each pass runs its loop INPUTS / BLOCK times and each time reads BLOCK bytes from
+    // each pointer, advancing it: so `pixels` whole, twice, and row k at offsets
+    // k * INPUTS + [0, INPUTS) of `rows` for k < 10, inside the arrays (their types fix the
+    // lengths). Byte loads need no alignment. Other memory accesses: `starts` read and `dots`
+    // written, 10 aligned words each. Registers written: q0-q3 (d0-d7), r0-r5, r8-r12 and lr,
+    // all declared.
     unsafe {
         asm!(
             "vmov.i8 q1, #0x80",
-            "dls lr, lr",
-            "2:",
-            step!(),
-            step!(),
-            step!(),
-            step!(),
-            step!(),
-            step!(),
-            step!(),
-            "le lr, 2b",
+            "vmov {w1}, s17",
+            "ldm {w1}, {{r0, r2, r4, r8, r10}}",
+            "add {w1}, {w0}, #{inputs}",
+            "add {w2}, {w0}, #2 * {inputs}",
+            "add {w3}, {w0}, #3 * {inputs}",
+            "add {w4}, {w0}, #4 * {inputs}",
+            "mov lr, #{loops}",
+            pass!(),
+            "vmov {w0}, s16",
+            "stm {w0}, {{r0, r2, r4, r8, r10}}",
+            "vmov {w0}, s17",
+            "add {w0}, {w0}, #4 * {group}",
+            "ldm {w0}, {{r0, r2, r4, r8, r10}}",
+            "sub {pp}, {pp}, #{inputs}",
+            "mov {w0}, {w4}",
+            "add {w1}, {w4}, #{inputs}",
+            "add {w2}, {w4}, #2 * {inputs}",
+            "add {w3}, {w4}, #3 * {inputs}",
+            "add {w4}, {w4}, #4 * {inputs}",
+            "mov lr, #{loops}",
+            pass!(),
+            "vmov {w0}, s16",
+            "add {w0}, {w0}, #4 * {group}",
+            "stm {w0}, {{r0, r2, r4, r8, r10}}",
             pp = inout(reg) pixels.as_ptr() => _,
-            w0 = inout(reg) row(0) => _,
-            w1 = inout(reg) row(1) => _,
-            w2 = inout(reg) row(2) => _,
-            w3 = inout(reg) row(3) => _,
-            w4 = inout(reg) row(4) => _,
-            inout("lr") INPUTS / BLOCK => _,
-            inout("r0") a0,
-            inout("r2") a1,
-            inout("r4") a2,
-            inout("r8") a3,
-            inout("r10") a4,
+            w0 = inout(reg) rows.as_ptr() => _,
+            w1 = out(reg) _,
+            w2 = out(reg) _,
+            w3 = out(reg) _,
+            w4 = out(reg) _,
+            inputs = const INPUTS,
+            loops = const INPUTS / BLOCK,
+            group = const GROUP,
+            out("lr") _,
+            out("r0") _,
+            out("r2") _,
+            out("r4") _,
+            out("r8") _,
+            out("r10") _,
+            in("s16") address(dots.as_mut_ptr()),
+            in("s17") address(starts.as_ptr()),
             out("d0") _,
             out("d1") _,
             out("d2") _,
@@ -129,8 +177,7 @@ fn group(
             out("d5") _,
             out("d6") _,
             out("d7") _,
-            options(nostack, readonly),
+            options(nostack),
         );
     }
-    *out = [a0, a1, a2, a3, a4];
 }
