@@ -32,9 +32,8 @@ pub fn normalize_pixel(pixel: u8) -> f32 {
     f32::from(pixel) / 255.0
 }
 
-/// An int8 kernel: `dots[c] = sum_i weights[c][i] * pixels[i]`, as [`kernel::Prepared::int8_dots`]
-/// (with what `Prepared` computed from the same weights) or the portable reference.
-type Dots = fn(&kernel::Prepared, &[u8], &[u8], &mut [i32]);
+/// An int8 kernel: [`kernel::Prepared::int8_dots`] or [`kernel::portable_int8_dots`].
+type Dots = for<'s> fn(&kernel::Prepared, &[u8], &[u8], usize, &'s mut kernel::Sums) -> &'s [i32];
 
 /// The index of the first largest of `logits`, as [`softmax::argmax`] finds it in a slice, but
 /// as they are computed, without an array to fill: what the int8 [`Model::classify`] needs, and
@@ -100,10 +99,7 @@ impl<'a> Model<'a> {
     /// firmware can check its fast kernel against it.
     pub fn logits_portable(&self, image: &[u8]) -> Result<PerClass, Error> {
         let scratch = &mut [0.0; MAX_CLASSES];
-        let portable = |_: &_, weights: &_, image: &_, dots: &mut _| {
-            kernel::portable::int8_dots(weights, image, dots)
-        };
-        self.logits_with(image, portable, scratch).map(per_class)
+        self.logits_with(image, kernel::portable_int8_dots, scratch).map(per_class)
     }
 
     /// The logits for an already normalized input (pixels in `[0, 1]`, as the trainer feeds
@@ -127,7 +123,7 @@ impl<'a> Model<'a> {
         self.check_input_len(image.len())?;
         match self.blob.arrays() {
             Arrays::Int8 { weights, scales, bias } => {
-                let sums = &mut [0; MAX_CLASSES];
+                let sums = &mut kernel::Sums::uninit();
                 let dots = kernel::Prepared::int8_dots;
                 Ok(first_largest(self.int8_logits(weights, scales, bias, image, dots, sums)))
             }
@@ -163,7 +159,7 @@ impl<'a> Model<'a> {
         self.check_input_len(image.len())?;
         Ok(match self.blob.arrays() {
             Arrays::Int8 { weights, scales, bias } => {
-                let sums = &mut [0; MAX_CLASSES];
+                let sums = &mut kernel::Sums::uninit();
                 let logits = self.used(scratch);
                 for (logit, value) in logits
                     .iter_mut()
@@ -188,10 +184,9 @@ impl<'a> Model<'a> {
         bias: &'s [u8],
         image: &[u8],
         dots: Dots,
-        sums: &'s mut [i32; MAX_CLASSES],
+        sums: &'s mut kernel::Sums,
     ) -> impl Iterator<Item = f32> + 's {
-        let sums = sums.get_mut(..self.classes()).unwrap_or_default();
-        dots(&self.prepared, weights, image, sums);
+        let sums = dots(&self.prepared, weights, image, self.classes(), sums);
         let per_class = f32s(scales).zip(f32s(bias));
         sums.iter().zip(per_class).map(|(&sum, (scale, bias))| sum as f32 * (scale / 255.0) + bias)
     }

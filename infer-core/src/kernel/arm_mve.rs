@@ -15,7 +15,9 @@
 #![allow(unsafe_code)]
 
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
+use super::Sums;
 use crate::MAX_CLASSES;
 
 /// The input size this kernel is built for (MNIST's 28 x 28): 7 loop iterations of 112 pixels.
@@ -30,29 +32,42 @@ const PAIR: usize = 2 * GROUP;
 const _: () = assert!(INPUTS.is_multiple_of(BLOCK), "whole loop iterations");
 
 /// See [`super::Prepared::int8_dots`], with `starts[c] = 128 * sum(row c)` ([`starts`]);
-/// `false` (nothing done) for inputs this kernel does not cover: fewer than [`PAIR`] classes.
+/// `sums` back, untouched, for inputs this kernel does not cover: fewer than [`PAIR`] classes.
 /// Classes past the first [`PAIR`] (at most 6, as `MAX_CLASSES` is 16) go to the portable
 /// kernel, first: nothing then stays live across the assembly. Byte vector loads need no
 /// alignment.
-pub(crate) fn int8_dots(
+pub(crate) fn int8_dots<'s>(
     weights: &[u8],
     starts: &[i32; MAX_CLASSES],
     pixels: &[u8],
-    dots: &mut [i32],
-) -> bool {
-    let (Ok(pixels), Some((rows, rest_rows)), Some((dots, rest)), Some(starts)) = (
+    classes: usize,
+    sums: &'s mut Sums,
+) -> Result<&'s [i32], &'s mut Sums> {
+    let (Ok(pixels), Some((rows, rest_rows)), Some(starts), PAIR..=MAX_CLASSES) = (
         <&[u8; INPUTS]>::try_from(pixels),
         weights.split_first_chunk(),
-        dots.split_first_chunk_mut(),
         starts.first_chunk(),
+        classes,
     ) else {
-        return false;
+        return Err(sums);
     };
-    if !rest.is_empty() {
-        super::portable::int8_dots(rest_rows, pixels, rest);
+    let sums: *mut i32 = sums.as_mut_ptr().cast();
+    // SAFETY: `sums` points to MAX_CLASSES i32 of room, aligned and only reachable through it,
+    // and PAIR <= classes <= MAX_CLASSES: the entries [PAIR, classes) are written (zeros for the
+    // portable kernel) before that slice of them is made; the first PAIR are written by `pair`
+    // through a reference to them as uninitialized words, before the slice of all `classes` is
+    // made and returned with the borrow of `sums`.
+    unsafe {
+        if classes > PAIR {
+            for c in PAIR..classes {
+                sums.add(c).write(0);
+            }
+            let rest = core::slice::from_raw_parts_mut(sums.add(PAIR), classes - PAIR);
+            super::portable::int8_dots(rest_rows, pixels, rest);
+        }
+        pair(rows, pixels, starts, &mut *sums.cast());
+        Ok(core::slice::from_raw_parts(sums, classes))
     }
-    pair(rows, pixels, starts, dots);
-    true
 }
 
 /// `128 * sum(row c)` for each row of `inputs` bytes in `weights` (0 past the last): where
@@ -115,10 +130,11 @@ fn pair(
     rows: &[u8; PAIR * INPUTS],
     pixels: &[u8; INPUTS],
     starts: &[i32; PAIR],
-    dots: &mut [i32; PAIR],
+    dots: &mut [MaybeUninit<i32>; PAIR],
 ) {
     // An address for an `s` register: its bits, as an i32.
     let address = |pointer: *const i32| pointer.expose_provenance() as i32;
+    let dots: *mut i32 = dots.as_mut_ptr().cast();
     // SAFETY: each pass runs its loop INPUTS / BLOCK times and each time reads BLOCK bytes from
     // each pointer, advancing it: so `pixels` whole, twice, and row k at offsets
     // k * INPUTS + [0, INPUTS) of `rows` for k < 10, inside the arrays (their types fix the
@@ -167,7 +183,7 @@ fn pair(
             out("r4") _,
             out("r8") _,
             out("r10") _,
-            in("s16") address(dots.as_mut_ptr()),
+            in("s16") address(dots),
             in("s17") address(starts.as_ptr()),
             out("d0") _,
             out("d1") _,

@@ -16,13 +16,22 @@ pub(crate) mod portable;
 #[cfg(target_pointer_width = "64")]
 mod wide;
 
+use core::mem::MaybeUninit;
+
+use crate::MAX_CLASSES;
+
+/// Room for one dot product per class, which [`Prepared::int8_dots`] writes: left
+/// uninitialized by the caller, as the MVE kernel writes its sums straight into it (zeroing an
+/// array costs as many instructions as the whole epilogue of the logits).
+pub(crate) type Sums = MaybeUninit<[i32; MAX_CLASSES]>;
+
 /// What the int8 kernel of this build needs besides the weights, computed from them once per
 /// model (`Model` keeps it) rather than at every inference. With `arm-mve` on Arm: the sum of
 /// each row times 128, where [`arm_mve`] starts the row's dot product. Elsewhere: nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Prepared {
     #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
-    starts: [i32; crate::MAX_CLASSES],
+    starts: [i32; MAX_CLASSES],
 }
 
 impl Prepared {
@@ -38,25 +47,48 @@ impl Prepared {
         Self {}
     }
 
-    /// `dots[c] = sum_i weights[c][i] * pixels[i]` for every class `c < dots.len()`, with the
-    /// fastest kernel this target has for the shape. `weights` holds `dots.len()` rows of
+    /// `sum_i weights[c][i] * pixels[i]` for every class `c < classes` (at most
+    /// [`MAX_CLASSES`]), with the fastest kernel this target has for the shape: written into
+    /// `sums` and returned as its first `classes` entries. `weights` holds `classes` rows of
     /// `pixels.len()` i8 (as bytes), the ones `self` was prepared from.
     #[inline]
-    pub(crate) fn int8_dots(&self, weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
+    pub(crate) fn int8_dots<'s>(
+        &self,
+        weights: &[u8],
+        pixels: &[u8],
+        classes: usize,
+        sums: &'s mut Sums,
+    ) -> &'s [i32] {
         #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
-        if arm_mve::int8_dots(weights, &self.starts, pixels, dots) {
-            return;
-        }
+        let sums = match arm_mve::int8_dots(weights, &self.starts, pixels, classes, sums) {
+            Ok(dots) => return dots,
+            Err(sums) => sums,
+        };
+        let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
         #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
         if arm_dsp::int8_dots(weights, pixels, dots) {
-            return;
+            return dots;
         }
         #[cfg(target_pointer_width = "64")]
         if wide::int8_dots(weights, pixels, dots) {
-            return;
+            return dots;
         }
         portable::int8_dots(weights, pixels, dots);
+        dots
     }
+}
+
+/// [`Prepared::int8_dots`] with the portable reference kernel.
+pub(crate) fn portable_int8_dots<'s>(
+    _: &Prepared,
+    weights: &[u8],
+    pixels: &[u8],
+    classes: usize,
+    sums: &'s mut Sums,
+) -> &'s [i32] {
+    let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
+    portable::int8_dots(weights, pixels, dots);
+    dots
 }
 
 /// Inputs that 64-bit hosts convert once into a stack buffer (i16 pixels for int8, normalized
