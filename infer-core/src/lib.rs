@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
-// No unsafe code, except the inline assembly of `kernel::arm_dsp` and `kernel::arm_mve`
+// No unsafe code, except the inline-assembly kernels `kernel::arm_dsp` and `kernel::arm_mve`
 // (features `arm-dsp` and `arm-mve`, Arm only).
 #![cfg_attr(
     not(all(target_arch = "arm", any(feature = "arm-dsp", feature = "arm-mve"))),

@@ -19,9 +19,10 @@ const INPUTS: usize = 784;
 const GROUP: usize = 5;
 const _: () = assert!(INPUTS.is_multiple_of(8) && 4 * INPUTS < 4096, "two words/loop, ldr imm12");
 
-/// See [`super::int8_dots`]; `false` (nothing done) for inputs this kernel does not cover. The
-/// word loads need word-aligned pixels and weights (every row then is, as `INPUTS` is a multiple
-/// of 4): a core may trap unaligned loads (`CCR.UNALIGN_TRP`), and version 1 blobs do not align.
+/// See [`super::Prepared::int8_dots`]; `false` (nothing done) for inputs this kernel does not
+/// cover. The word loads need word-aligned pixels and weights (every row then is, as `INPUTS` is
+/// a multiple of 4): a core may trap unaligned loads (`CCR.UNALIGN_TRP`), and version 1 blobs
+/// do not align.
 pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
     let aligned = |bytes: &[u8]| bytes.as_ptr().addr().is_multiple_of(4);
     if !aligned(weights) || !aligned(pixels) {

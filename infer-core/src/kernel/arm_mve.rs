@@ -6,7 +6,8 @@
 //! [`Prepared`](super::Prepared) computes once per model: `sum w * (p - 128) + 128 * sum w` is
 //! `sum w * p`, exactly (in i32, which cannot overflow below `MAX_INPUTS`). Rust exposes no MVE
 //! intrinsics on stable, so this is inline assembly, checked against [`super::portable`] bit for
-//! bit by the firmware test under QEMU.
+//! bit by the firmware test under QEMU. Like floating point, MVE must be enabled (CPACR CP10 and
+//! CP11) before use, as `cortex-m-rt` does on `eabihf` targets.
 //!
 //! Per 16 pixels, one load and one `veor` for the pixels, then for each of 5 classes one load of
 //! 16 weights and one `vmladava`: 12 instructions per 80 multiply-adds. The loop body holds 7
@@ -32,7 +33,8 @@ const PAIR: usize = 2 * GROUP;
 const _: () = assert!(INPUTS.is_multiple_of(BLOCK), "whole loop iterations");
 
 /// See [`super::Prepared::int8_dots`], with `starts[c] = 128 * sum(row c)` ([`starts`]);
-/// `sums` back, untouched, for inputs this kernel does not cover: fewer than [`PAIR`] classes.
+/// `sums` back, untouched, for shapes this kernel does not cover (it needs [`INPUTS`] inputs
+/// and [`PAIR`] to `MAX_CLASSES` classes).
 /// Classes past the first [`PAIR`] (at most 6, as `MAX_CLASSES` is 16) go to the portable
 /// kernel, first: nothing then stays live across the assembly. Byte vector loads need no
 /// alignment.
@@ -139,8 +141,8 @@ fn pair(
     // each pointer, advancing it: so `pixels` whole, twice, and row k at offsets
     // k * INPUTS + [0, INPUTS) of `rows` for k < 10, inside the arrays (their types fix the
     // lengths). Byte loads need no alignment. Other memory accesses: `starts` read and `dots`
-    // written, 10 aligned words each. Registers written: q0-q3 (d0-d7), r0-r5, r8-r12 and lr,
-    // all declared.
+    // written, 10 aligned words each. Registers written: q0-q3 (d0-d7), the accumulators, the
+    // pointers and lr, all declared.
     unsafe {
         asm!(
             "vmov.i8 q1, #0x80",

@@ -21,8 +21,8 @@ use core::mem::MaybeUninit;
 use crate::MAX_CLASSES;
 
 /// Room for one dot product per class, which [`Prepared::int8_dots`] writes: left
-/// uninitialized by the caller, as the MVE kernel writes its sums straight into it (zeroing an
-/// array costs as many instructions as the whole epilogue of the logits).
+/// uninitialized by the caller, as the MVE kernel writes its sums straight into it, so an
+/// inference zeroes no array.
 pub(crate) type Sums = MaybeUninit<[i32; MAX_CLASSES]>;
 
 /// What the int8 kernel of this build needs besides the weights, computed from them once per

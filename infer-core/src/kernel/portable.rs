@@ -3,7 +3,7 @@
 use super::F32_LANES;
 use crate::values::f32s;
 
-/// See [`super::int8_dots`]. Never inlined: the fast kernels fall back to it and
+/// See [`super::Prepared::int8_dots`]. Never inlined: the fast kernels fall back to it and
 /// `logits_portable` calls it, and one copy is enough.
 #[inline(never)]
 pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
