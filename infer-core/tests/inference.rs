@@ -106,6 +106,27 @@ proptest! {
     }
 }
 
+/// int8 `classify` picks its class as the logits are computed, without `argmax`: it must agree
+/// with it on ties (the lowest class) and on logits that overflow to infinity.
+#[test]
+fn int8_classify_agrees_with_argmax_on_ties_and_infinities() {
+    let pixels = [255; 4];
+    let cases: [(&[i8], &[f32], &[f32]); 4] = [
+        (&[1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2], &[0.5; 3], &[0.0; 3]), // classes 1 and 2 tie
+        (&[0; 12], &[1.0; 3], &[-1.0, 2.0, 2.0]),                      // bias alone, tied
+        (&[-1; 12], &[f32::MAX; 3], &[0.0; 3]),                        // all -inf
+        (&[-1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1], &[f32::MAX; 3], &[0.0; 3]), // -inf, +inf, +inf
+    ];
+    for (weights, scales, bias) in cases {
+        let params = Params::Int8 { inputs: 4, classes: 3, weights, scales, bias };
+        let blob = encode(&params).unwrap();
+        let model = Model::from_blob(&blob).unwrap();
+        let logits = model.logits(&pixels).unwrap();
+        assert_eq!(model.classify(&pixels), argmax(&logits), "logits {logits:?}");
+        assert_eq!(model.classify(&pixels), Ok(model.predict(&pixels).unwrap().class));
+    }
+}
+
 #[test]
 fn softmax_limits_are_defined() {
     assert_eq!(softmax(&[f32::INFINITY, 0.0, f32::INFINITY]).unwrap().as_slice(), &[0.5, 0.0, 0.5]);
