@@ -12,7 +12,7 @@ pub const COUNTER: &str = "minstret";
 
 /// What the hart makes of misaligned accesses, for the report: RISC-V lets each implementation
 /// perform them or trap; QEMU performs them, so the other cores prove alignment.
-pub const UNALIGNED: &str = "performed (no trap on this hart)";
+pub const UNALIGNED: &str = "performed (QEMU's hart does not trap them)";
 
 #[entry]
 fn start() -> ! {
@@ -62,14 +62,28 @@ fn trap(_: &riscv_rt::TrapFrame) -> ! {
     if let Ok(mut out) = hio::hstdout() {
         let _ = writeln!(
             out,
-            "error: exception {} at pc {:#010x} (mcause {:#x}, mtval {:#010x})",
-            cause.code(),
+            "error: {} at pc {:#010x} (mcause {:#x}, mtval {:#010x})",
+            exception_name(cause.code()),
             mepc::read(),
             cause.bits(),
             mtval::read()
         );
     }
     exit(false)
+}
+
+/// The standard name of exception `code` (mcause).
+fn exception_name(code: usize) -> &'static str {
+    match code {
+        0 => "misaligned instruction fetch",
+        1 => "instruction access fault",
+        2 => "illegal instruction",
+        4 => "misaligned load",
+        5 => "load access fault",
+        6 => "misaligned store",
+        7 => "store access fault",
+        _ => "exception",
+    }
 }
 
 #[panic_handler]
