@@ -16,7 +16,7 @@ pub const COUNTER: &str = "SysTick";
 
 /// What [`trap_unaligned`] makes of unaligned accesses, for the report.
 #[cfg(not(armv6m))]
-pub const UNALIGNED: &str = "trap while set (CCR.UNALIGN_TRP)";
+pub const UNALIGNED: &str = "trap in decoding and inference (CCR.UNALIGN_TRP)";
 #[cfg(armv6m)]
 pub const UNALIGNED: &str = "always trap (v6-M)";
 
@@ -48,7 +48,7 @@ impl Ticker {
         Self(syst)
     }
 
-    /// Ticks while `f` runs (less than 2^24).
+    /// Ticks while `f` runs, which must take fewer than 2^24.
     pub fn ticks(&mut self, f: &mut dyn FnMut()) -> u32 {
         self.0.clear_current();
         let start = SYST::get_current();

@@ -31,7 +31,7 @@ pub fn exit(passed: bool) -> ! {
 pub struct Ticker;
 
 impl Ticker {
-    /// Ticks while `f` runs (less than 2^32).
+    /// Instructions while `f` runs, which must retire fewer than 2^32.
     pub fn ticks(&mut self, f: &mut dyn FnMut()) -> u32 {
         let start = minstret::read();
         f();
