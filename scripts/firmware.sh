@@ -44,10 +44,13 @@ if [[ "${1:-}" == --build ]]; then
     build_only=true
     shift
 fi
-[[ $# -ge 1 && $# -le 2 ]] || usage
+if $build_only; then
+    [[ $# -eq 1 ]] || usage
+else
+    [[ $# -ge 1 && $# -le 2 ]] || usage
+fi
 core="$1"
 [[ " $CORES " == *" $core "* ]] || usage
-$build_only && [[ $# -ne 1 ]] && usage
 if [[ $# -eq 2 ]]; then
     [[ -f "$2" ]] || { echo "$0: no such blob: $2" >&2; exit 2; }
     blob="$(realpath "$2")"
