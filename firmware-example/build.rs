@@ -1,4 +1,4 @@
-//! Puts `memory.x` on the linker path, and cuts the first test images and labels out of the
+//! Configures the build for its board, and cuts the first test images and labels out of the
 //! bundled MNIST test set for the firmware to embed. With feature `signed`, also compiles in
 //! the public key of `FIRMWARE_PUBLIC_KEY` (an SPKI PEM file, as `trainer keygen` writes) and
 //! the minimum security counter `FIRMWARE_SECURITY_COUNTER` (default 0).
@@ -16,9 +16,7 @@ const PIXELS: usize = 28 * 28;
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::copy("memory.x", out.join("memory.x")).expect("copy memory.x");
-    println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    board(&out);
 
     let mnist = Path::new("../data/mnist");
     let images = idx(&mnist.join("t10k-images-idx3-ubyte.gz"), 0x803, &[28, 28], IMAGES);
@@ -29,6 +27,39 @@ fn main() {
 
     #[cfg(feature = "signed")]
     trust(&out);
+}
+
+/// The board, from the `[env]` of `.cargo/config.toml` (the Cortex-M4F) or of the
+/// `boards/<core>.toml` passed with `--config`: puts its memory layout on the linker path as
+/// `memory.x`, writes its constants into `board.rs` for `src/board/mod.rs`, refuses kernel
+/// features its core lacks, and sets `cfg(armv6m)` on v6-M, which has neither
+/// `CCR.UNALIGN_TRP` nor a fault status register.
+fn board(out: &Path) {
+    let var = |name: &str| {
+        println!("cargo:rerun-if-env-changed={name}");
+        env::var(name).unwrap_or_else(|_| panic!("{name} unset: the board configs set it"))
+    };
+    let name = var("FIRMWARE_BOARD");
+    let memory = var("FIRMWARE_MEMORY");
+    fs::copy(&memory, out.join("memory.x")).unwrap_or_else(|e| panic!("{memory}: {e}"));
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed={memory}");
+    let hz = var("FIRMWARE_COUNTER_HZ");
+    let hz: u64 = hz.parse().unwrap_or_else(|e| panic!("FIRMWARE_COUNTER_HZ={hz}: {e}"));
+    let kernels = var("FIRMWARE_KERNELS");
+    for (key, _) in env::vars().filter(|(key, _)| key.starts_with("CARGO_FEATURE_ARM_")) {
+        let feature = key["CARGO_FEATURE_".len()..].to_lowercase().replace('_', "-");
+        assert!(
+            kernels.split(',').any(|k| k.trim() == feature),
+            "{name} has no `{feature}` kernel: build with --no-default-features --features \"{kernels}\""
+        );
+    }
+    let board = format!("pub const NAME: &str = {name:?};\npub const COUNTER_HZ: u64 = {hz};\n");
+    fs::write(out.join("board.rs"), board).expect("write board.rs");
+    println!("cargo::rustc-check-cfg=cfg(armv6m)");
+    if env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
+        println!("cargo::rustc-cfg=armv6m");
+    }
 }
 
 /// Writes `public_key.bin` (32 bytes) and `security_counter.bin` (u32 LE) for `weights.rs`.

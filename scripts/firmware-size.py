@@ -1,25 +1,30 @@
 #!/usr/bin/env python3
 """Flash that infer-core costs the example firmware, measured by difference.
 
-Usage: scripts/firmware-size.py
+Usage: scripts/firmware-size.py [CORE]
 
-Builds firmware-example twice in release: as it is, and with feature `without-infer-core`,
+CORE is one of firmware-example/boards/ (default m4f), built as scripts/firmware.sh builds it:
+with the board's config file and its kernel features. Builds firmware-example twice in release: as it is, and with feature `without-infer-core`,
 where src/infer.rs replaces every infer-core call with a stand-in returning opaque values and
 the compiled-in blob is left out; the rest of the program (printing, measuring, test images)
 stays. Flash is .vector_table + .text + .rodata + .data, as llvm-size reports them (the vector
-table is the same in both and cancels out). The difference is infer-core's code, everything
+table, on Arm, is the same in both and cancels out), plus, on RISC-V, riscv-rt's .init.rust and
+the .eh_frame its link.x keeps (counted in the total, not listed). The difference is infer-core's code, everything
 only it pulls in (libm, heapless, core's generic code it instantiates, its error messages) and
 the int8 blob, less the few bytes of the stand-ins. The largest symbols only the full build
 has are listed. Needs `rustup component add llvm-tools` (or llvm-size and llvm-nm on PATH).
 """
+import json
 import shutil
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
 firmware = root / "firmware-example"
 BUDGET = 12 * 1024
-FLASH = (".vector_table", ".text", ".rodata", ".data")
+FLASH = (".vector_table", ".text", ".rodata", ".data", ".init.rust", ".eh_frame")
 
 
 def tool(name):
@@ -33,10 +38,22 @@ def run(*args, cwd=None):
     return subprocess.run(args, capture_output=True, text=True, check=True, cwd=cwd).stdout
 
 
-def build(target_dir, *features):
-    run("cargo", "build", "--release", "--bin", "firmware-example", "--target-dir", target_dir,
-        *features, cwd=firmware)
-    return firmware / target_dir / "thumbv7em-none-eabihf/release/firmware-example"
+def config(core):
+    """The board's cargo config, over the default one, as cargo reads them for these keys."""
+    default = tomllib.loads((firmware / ".cargo/config.toml").read_text())
+    board = tomllib.loads((firmware / "boards" / f"{core}.toml").read_text())
+    env = default.get("env", {}) | board.get("env", {})
+    target_dir = board.get("build", {}).get("target-dir", "target")
+    return env["FIRMWARE_KERNELS"], target_dir
+
+
+def build(core, target_dir, *features):
+    """Builds for `core` into `target_dir` with `features`; returns the ELF."""
+    messages = run("cargo", "--config", f"boards/{core}.toml", "build", "--release", "--bin",
+                   "firmware-example", "--target-dir", target_dir, "--no-default-features",
+                   "--features", ",".join(f for f in features if f), "--message-format=json", cwd=firmware)
+    return next(m["executable"] for m in map(json.loads, messages.splitlines())
+                if m.get("executable"))
 
 
 def sections(elf):
@@ -66,8 +83,12 @@ def describe(label, elf):
     return flash
 
 
-full = build("target")
-stand_in = build("target/without-infer-core", "--features", "without-infer-core")
+core = sys.argv[1] if len(sys.argv) > 1 else "m4f"
+if len(sys.argv) > 2 or not (firmware / "boards" / f"{core}.toml").is_file():
+    sys.exit(f"usage: {sys.argv[0]} [CORE]  (CORE: a board of firmware-example/boards/)")
+kernels, target_dir = config(core)
+full = build(core, target_dir, kernels)
+stand_in = build(core, f"{target_dir}/without-infer-core", kernels, "without-infer-core")
 with_core = describe("firmware", full)
 without = describe("firmware without infer-core (stand-ins, no blob)", stand_in)
 only_full = symbols(full)

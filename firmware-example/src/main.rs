@@ -1,21 +1,19 @@
-//! Classifies embedded MNIST test images with `infer-core` on a Cortex-M4F and reports
-//! predictions, accuracy, a digest of every logit bit, instructions and stack per inference.
+//! Classifies embedded MNIST test images with `infer-core` and reports predictions, accuracy,
+//! a digest of every logit bit, instructions and stack per inference. The same program runs on
+//! every board; `board` holds what differs.
 //!
-//! `cargo run --release` runs it on QEMU (see `.cargo/config.toml`); the process exit code is
-//! 0 only when the checks at the end pass.
+//! `cargo run --release` runs it on the Cortex-M4F under QEMU (see `.cargo/config.toml`),
+//! `scripts/firmware.sh CORE` on any core; the process exit code is 0 only when the checks at
+//! the end pass.
 #![no_std]
 #![no_main]
 
-use core::fmt::Write;
-
-use cortex_m::peripheral::SCB;
-use cortex_m_rt::{ExceptionFrame, entry, exception};
-use cortex_m_semihosting::{debug, hprintln};
 use crc::{CRC_32_ISO_HDLC, Crc};
-use panic_semihosting as _;
 
+use board::hprintln;
 use infer::Model;
 
+mod board;
 mod infer;
 mod measure;
 mod weights;
@@ -34,56 +32,31 @@ struct Aligned<T: ?Sized>(T);
 /// The firmware fails its run below this accuracy on the embedded images (percent).
 const MIN_ACCURACY_PERCENT: usize = 80;
 
-#[entry]
-fn main() -> ! {
-    let peripherals = cortex_m::Peripherals::take().expect("peripherals are taken once");
-    let passed = run(measure::InstructionCounter::calibrate(peripherals.SYST));
+/// The kernel infer-core runs int8 models with on this build.
+const KERNEL: &str = if cfg!(feature = "arm-dsp") { "SMLAD (arm-dsp)" } else { "portable" };
+
+/// The whole run, from the board's entry; true if the checks pass.
+fn program(ticker: board::Ticker) -> bool {
+    hprintln!(
+        "board: {}; int8 kernel: {}; unaligned accesses: {}",
+        board::NAME,
+        KERNEL,
+        board::UNALIGNED
+    );
+    let passed = run(measure::InstructionCounter::calibrate(ticker));
     hprintln!("result: {}", if passed { "PASS" } else { "FAIL" });
-    debug::exit(if passed { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
-    loop {
-        cortex_m::asm::wfi();
-    }
+    passed
 }
 
-/// Runs `f` with `CCR.UNALIGN_TRP` set: every unaligned load or store faults, as on Cortex-M0
-/// cores, so a run proves that infer-core's decoding and inference (fast kernel and
-/// compiler-combined loads included) make only aligned accesses. Printing runs without it:
-/// core's integer formatting copies digit pairs with unaligned halfword accesses.
+/// Runs `f` with unaligned accesses trapping where the core can (see `board::UNALIGNED`), so a
+/// run proves that infer-core's decoding and inference (fast kernel and compiler-combined loads
+/// included) make only aligned accesses. Printing runs without it: core's integer formatting
+/// copies digit pairs with unaligned halfword accesses.
 fn aligned_only<T>(f: impl FnOnce() -> T) -> T {
-    trap_unaligned(true);
+    board::trap_unaligned(true);
     let result = f();
-    trap_unaligned(false);
+    board::trap_unaligned(false);
     result
-}
-
-/// Sets or clears `CCR.UNALIGN_TRP`.
-fn trap_unaligned(on: bool) {
-    const UNALIGN_TRP: u32 = 1 << 3;
-    // SAFETY: `main` took the peripherals, and only this function writes CCR; the bit changes
-    // no memory the program uses.
-    unsafe {
-        (*SCB::PTR).ccr.modify(|ccr| if on { ccr | UNALIGN_TRP } else { ccr & !UNALIGN_TRP })
-    };
-    cortex_m::asm::dsb();
-    cortex_m::asm::isb();
-}
-
-/// A fault (an unaligned access under [`aligned_only`]) ends the run with a failure, not a hang.
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    const UNALIGNED: u32 = 1 << 24;
-    // SAFETY: a read of the fault status register.
-    let cfsr = unsafe { (*SCB::PTR).cfsr.read() };
-    let cause = if cfsr & UNALIGNED != 0 { "unaligned access" } else { "fault" };
-    trap_unaligned(false); // for the formatting below
-    // A stream of its own: the fault may have hit inside `hprintln!`, which holds the shared one.
-    if let Ok(mut out) = cortex_m_semihosting::hio::hstdout() {
-        let _ = writeln!(out, "error: {cause} at pc {:#010x} (CFSR {cfsr:#010x})", frame.pc());
-    }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
-    }
 }
 
 fn run(mut counter: measure::InstructionCounter) -> bool {
@@ -149,9 +122,10 @@ fn run(mut counter: measure::InstructionCounter) -> bool {
     });
     let per_tick = counter.per_tick_x100();
     hprintln!(
-        "instructions per inference: {} ({} SysTick ticks x {}.{:02} instructions/tick)",
+        "instructions per inference: {} ({} {} ticks x {}.{:02} instructions/tick)",
         instructions,
         ticks,
+        board::COUNTER,
         per_tick / 100,
         per_tick % 100
     );
@@ -167,7 +141,7 @@ fn run(mut counter: measure::InstructionCounter) -> bool {
 
 /// Prints every prediction; returns the number correct and the CRC-32 of all logits' bits
 /// (little-endian, image by image), or `None` if an inference failed or the target's fast
-/// kernel (SMLAD on this core) disagreed with the portable one by a single bit.
+/// kernel (SMLAD on cores with DSP) disagreed with the portable one by a single bit.
 fn classify_all(model: &Model<'_>) -> Option<(usize, u32)> {
     let crc = Crc::<u32>::new(&CRC_32_ISO_HDLC);
     let mut digest = crc.digest();

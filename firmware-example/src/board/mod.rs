@@ -1,0 +1,17 @@
+//! What differs between boards. The board's configuration (`boards/`, via `build.rs`) gives its
+//! name and counter clock; per architecture, one module gives the same interface: the runtime's
+//! entry (which runs [`crate::program`] and exits with its verdict), `hprintln!` and exit over
+//! semihosting, the fault handler, the instruction counter ([`Ticker`]), [`spin`] for
+//! calibrating it, the unaligned-access trap and the stack pointer.
+
+#[cfg(target_arch = "arm")]
+mod arm;
+#[cfg(target_arch = "arm")]
+pub use arm::*;
+
+#[cfg(target_arch = "riscv32")]
+mod riscv;
+#[cfg(target_arch = "riscv32")]
+pub use riscv::*;
+
+include!(concat!(env!("OUT_DIR"), "/board.rs"));
