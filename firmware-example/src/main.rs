@@ -33,7 +33,13 @@ struct Aligned<T: ?Sized>(T);
 const MIN_ACCURACY_PERCENT: usize = 80;
 
 /// The kernel infer-core runs int8 models with on this build.
-const KERNEL: &str = if cfg!(feature = "arm-dsp") { "SMLAD (arm-dsp)" } else { "portable" };
+const KERNEL: &str = if cfg!(feature = "arm-mve") {
+    "Helium (arm-mve)"
+} else if cfg!(feature = "arm-dsp") {
+    "SMLAD (arm-dsp)"
+} else {
+    "portable"
+};
 
 /// The whole run, from the board's entry; true if the checks pass.
 fn program(ticker: board::Ticker) -> bool {
