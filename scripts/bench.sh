@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every number in BENCHMARKS.md, in one run: host inference (criterion, one core), Cortex-M4
-# instructions, stack and flash (QEMU, llvm tools), and training wall time (hyperfine).
-# Needs: qemu-system-arm, the thumbv7em-none-eabihf target, llvm-tools, hyperfine.
+# Every number in BENCHMARKS.md, in one run: host inference (criterion, one core), every
+# microcontroller core's instructions, stack and flash (QEMU, llvm tools), and training wall
+# time (hyperfine). Needs: qemu-system-arm, qemu-system-misc, the firmware's five Rust targets
+# (see .ci/run), llvm-tools, hyperfine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,11 +13,24 @@ echo "== host inference (one core)"
 RAYON_NUM_THREADS=1 taskset -c 0 cargo bench -p trainer --bench inference 2>&1 |
   grep -E "^(one|10k)|time:" | grep -v "%" | paste - - | sed 's/ \+/ /g'
 
-echo "== Cortex-M4 (QEMU mps2-an386, -icount shift=0)"
-(cd firmware-example && cargo run --release 2>/dev/null | grep -vE "^image")
-scripts/firmware-size.py
+echo "== every core (QEMU, -icount shift=0): compiled-in int8 blob, flashed f32 blob, flash by difference"
+echo "| core | int8 kernel | instructions per int8 inference | per f32 inference | stack (int8 predict) | int8 digest | f32 digest | infer-core code + int8 blob |"
+echo "|---|---|---|---|---|---|---|---|"
+value() { sed -n "s/^$1: \([^ ]*\).*/\1/p"; }
+reports=$(mktemp)
+for core in m0 m3 m4f m7 m33 m55 rv32; do
+  int8=$(scripts/firmware.sh "$core" 2>/dev/null)
+  f32=$(scripts/firmware.sh "$core" tests/fixtures/model.f32.postcard 2>/dev/null)
+  size=$(scripts/firmware-size.py "$core" | sed -n 's/^infer-core code + int8 weights: \([0-9]*\) B.*code \([0-9]*\) B$/\1 B (code \2 B)/p')
+  kernel=$(echo "$int8" | sed -n 's/.*int8 kernel: \([^;]*\);.*/\1/p')
+  printf -- '-- %s, int8\n%s\n-- %s, f32\n%s\n' "$core" "$int8" "$core" "$f32" | grep -vE "^image" >>"$reports"
+  echo "| $core | $kernel | $(echo "$int8" | value "instructions per inference") | $(echo "$f32" | value "instructions per inference") | $(echo "$int8" | value "stack high-water per inference") B | $(echo "$int8" | value "logits digest") | $(echo "$f32" | value "logits digest") | $size |"
+done
+cat "$reports"
+echo "-- m4f: flash by difference, in detail"
+scripts/firmware-size.py m4f
 
-echo "== Cortex-M4, flashed blobs: f32, and a signed int8 on the firmware built with feature signed"
+echo "== Cortex-M4F: a signed int8 blob on the firmware built with feature signed"
 cargo build --release -p trainer 2>/dev/null
 blobs=$(mktemp -d)
 target/release/trainer keygen --out "$blobs/bench.pem" >/dev/null
@@ -25,7 +39,6 @@ target/release/trainer export tests/fixtures/model.safetensors --out-dir "$blobs
 runner=$(sed -n 's/^runner = "\(.*\)"$/\1/p' firmware-example/.cargo/config.toml)
 elf=firmware-example/target/thumbv7em-none-eabihf/release/firmware-example
 flash() { $runner "$1" -device "loader,file=$2,addr=0x003F0000,force-raw=on" | grep -vE "^image"; }
-flash "$elf" "$blobs/model.f32.postcard"
 (cd firmware-example && FIRMWARE_PUBLIC_KEY="$blobs/bench.pub.pem" FIRMWARE_SECURITY_COUNTER=3 \
   cargo build --release --features signed --target-dir target/signed 2>/dev/null)
 signed=firmware-example/target/signed/thumbv7em-none-eabihf/release/firmware-example
