@@ -177,8 +177,11 @@ fn bit_exact_on(core: &str) {
     let expected = "weights: compiled-in (WEIGHTS region is empty)";
     assert!(run.output.contains(expected), "{core}:\n{}", run.output);
     assert_bit_exact(&run, &fixture("model.int8.postcard"), core);
-    for line in ["instructions per inference: ", "stack high-water per inference: "] {
-        assert!(run.output.contains(line), "{core}:\n{}", run.output);
+    let instructions = report_number(&run, "instructions per inference: ");
+    let stack = report_number(&run, "stack high-water per inference: ");
+    assert!(stack <= 1024, "{core}: {stack} bytes of stack per inference");
+    if let Some(budget) = instruction_budget(core) {
+        assert!(instructions <= budget, "{core}: {instructions} instructions, budget {budget}");
     }
     let int8 = quantize(&short_run().model).to_blob().unwrap();
     let f32 = short_run().model.to_blob().unwrap();
@@ -186,6 +189,23 @@ fn bit_exact_on(core: &str) {
         let run = run_core(core, Some(&blob));
         assert!(run.output.contains("weights: flashed"), "{core}:\n{}", run.output);
         assert_bit_exact(&run, &blob, core);
+    }
+}
+
+/// The number a report line starts with.
+fn report_number(run: &Run, prefix: &str) -> u64 {
+    let line = run.output.lines().find_map(|l| l.strip_prefix(prefix));
+    let number = line.and_then(|l| l.split(' ').next()?.parse().ok());
+    number.unwrap_or_else(|| panic!("no `{prefix}N` in the report:\n{}", run.output))
+}
+
+/// The most instructions one int8 inference may take where a fast kernel runs (QEMU counts
+/// them deterministically, so this is a regression test, not a benchmark).
+fn instruction_budget(core: &str) -> Option<u64> {
+    match core {
+        "m4f" | "m7" | "m33" => Some(12_000),
+        "m55" => Some(1_500),
+        _ => None,
     }
 }
 
