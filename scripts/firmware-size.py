@@ -8,8 +8,9 @@ with the board's config file and its kernel features. Builds firmware-example tw
 where src/infer.rs replaces every infer-core call with a stand-in returning opaque values and
 the compiled-in blob is left out; the rest of the program (printing, measuring, test images)
 stays. Flash is .vector_table + .text + .rodata + .data, as llvm-size reports them (the vector
-table, on Arm, is the same in both and cancels out), plus, on RISC-V, riscv-rt's .init.rust and
-the .eh_frame its link.x keeps (counted in the total, not listed). The difference is infer-core's code, everything
+table, on Arm, is the same in both and cancels out), plus, on RISC-V, riscv-rt's .init.rust
+and any .eh_frame (the RISC-V layout discards it; counted in the total, not listed). The
+difference is infer-core's code, everything
 only it pulls in (libm, heapless, core's generic code it instantiates, its error messages) and
 the int8 blob, less the few bytes of the stand-ins. The largest symbols only the full build
 has are listed. Needs `rustup component add llvm-tools` (or llvm-size and llvm-nm on PATH).
