@@ -13,7 +13,7 @@
 //! | format version   | varint (u16)             | [`FORMAT_VERSION`] (2)                           |
 //! | inputs           | varint (u32)             | `n`: 784 for MNIST, at most [`MAX_INPUTS`]       |
 //! | classes          | varint (u32)             | `k`: 10 for MNIST, at most [`MAX_CLASSES`]       |
-//! | scheme           | varint (u32)             | `0` = f32, `1` = int8                            |
+//! | scheme           | varint (u32)             | `0` = f32, `1` = int8, `2` = int4                |
 //! | per array: padding | varint length `p` + `p` bytes | zeros, `p` < 16: the one `p` that puts the array's first byte at a multiple of 16 bytes from the blob's start |
 //! | per array: array | varint length + bytes    | the arrays below, in order                       |
 //! | CRC-32           | 4 bytes, little-endian   | CRC-32/ISO-HDLC (as zlib's `crc32`) of every byte before it |
@@ -27,6 +27,14 @@
 //! | int8   | weights | `k*n`    | i8 (two's complement), row-major `[class][input]`    |
 //! | int8   | scales  | `k*4`    | f32, one per class, >= 0                             |
 //! | int8   | bias    | `k*4`    | f32                                                  |
+//! | int4   | weights | `k*ceil(n/2)` | two 4-bit two's-complement values (-8..=7) per byte, row-major `[class][input]`, each row starting on a byte |
+//! | int4   | scales  | `k*4`    | f32, one per class, >= 0                             |
+//! | int4   | bias    | `k*4`    | f32                                                  |
+//!
+//! In an int4 row, byte `j` holds input `2j` in its low nibble (bits 0-3) and input `2j + 1` in
+//! its high nibble (bits 4-7); with an odd `n` the last byte's high nibble is 0. Every nibble
+//! value is a valid weight. An int4 scale is 0 only for a row of zero weights, so a model has
+//! one encoding.
 //!
 //! Every value is finite. Nothing follows the CRC. The padding makes every array 16-byte
 //! aligned when the blob is (in flash, or in a signed envelope, whose header is 16 bytes), so
@@ -38,11 +46,12 @@
 //!
 //! In postcard's terms, a version 2 blob is a struct `{ magic: [u8; 4], version: u16, inputs:
 //! u32, classes: u32, arrays: Arrays }` with `enum Arrays { F32 { pad, weights, pad_bias, bias },
-//! Int8 { pad, weights, pad_scales, scales, pad_bias, bias } }`, every array a `&[u8]`. The
+//! Int8 { pad, weights, pad_scales, scales, pad_bias, bias }, Int4 { /* as Int8 */ } }`, every
+//! array a `&[u8]`. The
 //! decoder reads it without serde: it needs each array's offset, and much less flash.
 //!
 //! The float model computes `logit[c] = sum_i w[c][i] * x[i] + bias[c]` with `x[i] = p[i] / 255`
-//! for a pixel `p[i]`. The int8 model approximates `w[c][i]` by `q[c][i] * scale[c]` and computes
+//! for a pixel `p[i]`. The int8 and int4 models approximate `w[c][i]` by `q[c][i] * scale[c]` and compute
 //! `logit[c] = (sum_i q[c][i] * p[i]) as f32 * (scale[c] / 255) + bias[c]`: the sum is exact in
 //! an i32, then one f32 division, multiply and add, all IEEE-754 round-to-nearest, so every
 //! target gets the same bits.
@@ -74,6 +83,9 @@ pub enum Scheme {
     F32,
     /// int8 weights with one f32 scale per class; integer dot product with raw pixels.
     Int8,
+    /// int4 weights (two per byte) with one f32 scale per class; integer dot product with raw
+    /// pixels.
+    Int4,
 }
 
 /// The arrays of a validated blob: little-endian bytes, borrowed where the blob is.
@@ -92,6 +104,15 @@ pub enum Arrays<'a> {
         /// `k*n` i8, row-major `[class][input]`.
         weights: &'a [u8],
         /// `k` f32, each >= 0.
+        scales: &'a [u8],
+        /// `k` f32.
+        bias: &'a [u8],
+    },
+    /// int4 weights with one scale per class.
+    Int4 {
+        /// `k` rows of `ceil(n/2)` bytes, two weights per byte (low nibble first).
+        weights: &'a [u8],
+        /// `k` f32, each >= 0, and 0 only for an all-zero row.
         scales: &'a [u8],
         /// `k` f32.
         bias: &'a [u8],
@@ -156,6 +177,7 @@ impl<'a> Blob<'a> {
         match self.arrays {
             Arrays::F32 { .. } => Scheme::F32,
             Arrays::Int8 { .. } => Scheme::Int8,
+            Arrays::Int4 { .. } => Scheme::Int4,
         }
     }
 
@@ -174,6 +196,12 @@ impl<'a> Blob<'a> {
             Arrays::Int8 { weights, scales, bias } => {
                 check_len(Field::Weights, weights, k * n)?;
                 check_floats(Field::Scales, scales, k * 4, 0.0)?;
+                bias
+            }
+            Arrays::Int4 { weights, scales, bias } => {
+                check_len(Field::Weights, weights, k * n.div_ceil(2))?;
+                check_floats(Field::Scales, scales, k * 4, 0.0)?;
+                check_int4_rows(weights, scales, n)?;
                 bias
             }
         };
@@ -290,6 +318,11 @@ impl<'a> Reader<'a> {
                 scales: self.array(version),
                 bias: self.array(version),
             },
+            2 => Arrays::Int4 {
+                weights: self.array(version),
+                scales: self.array(version),
+                bias: self.array(version),
+            },
             _ => {
                 self.fail(Stop::Malformed);
                 Arrays::F32 { weights: &[], bias: &[] }
@@ -334,6 +367,22 @@ fn check_floats(field: Field, bytes: &[u8], expected: usize, min: f32) -> Result
     check_len(field, bytes, expected)?;
     let valid = |v: f32| (min..=f32::MAX).contains(&v);
     if f32s(bytes).all(valid) { Ok(()) } else { Err(Error::InvalidValue { field }) }
+}
+
+/// The int4 rules beyond lengths and values: with an odd `inputs`, each row's unused last
+/// nibble is 0; a scale of 0 only for a row of zeros.
+fn check_int4_rows(weights: &[u8], scales: &[u8], inputs: usize) -> Result<(), Error> {
+    let stride = inputs.div_ceil(2);
+    for (c, scale) in f32s(scales).enumerate() {
+        let row = weights.get(c * stride..(c + 1) * stride).unwrap_or_default();
+        if !inputs.is_multiple_of(2) && row.last().is_some_and(|&b| b >> 4 != 0) {
+            return Err(Error::InvalidValue { field: Field::Weights });
+        }
+        if scale == 0.0 && row.iter().any(|&b| b != 0) {
+            return Err(Error::InvalidValue { field: Field::Scales });
+        }
+    }
+    Ok(())
 }
 
 /// CRC-32/ISO-HDLC, bit by bit: no lookup table in flash.
@@ -382,6 +431,20 @@ pub enum Params<'p> {
         /// `k` biases.
         bias: &'p [f32],
     },
+    /// int4 weights with one scale per class: `w[c][i] ~ weights[c][i] * scales[c]`.
+    Int4 {
+        /// Input count `n`.
+        inputs: usize,
+        /// Class count `k`.
+        classes: usize,
+        /// `k*n` quantized weights, each in -8..=7, row-major `[class][input]` (one per
+        /// value: `encode` packs them two per byte).
+        weights: &'p [i8],
+        /// `k` scales.
+        scales: &'p [f32],
+        /// `k` biases.
+        bias: &'p [f32],
+    },
 }
 
 /// Encodes a blob in the current [`FORMAT_VERSION`], then validates it with exactly the
@@ -416,6 +479,10 @@ pub fn encode(params: &Params<'_>) -> Result<alloc::vec::Vec<u8>, Error> {
             let q = weights.iter().map(|w| w.to_le_bytes()[0]).collect();
             (inputs, classes, 1, alloc::vec![q, le_bytes(scales), le_bytes(bias)])
         }
+        Params::Int4 { inputs, classes, weights, scales, bias } => {
+            let q = pack_int4(weights, inputs, classes)?;
+            (inputs, classes, 2, alloc::vec![q, le_bytes(scales), le_bytes(bias)])
+        }
     };
     let mut out = MAGIC.to_vec();
     for field in [FORMAT_VERSION.into(), inputs, classes, scheme] {
@@ -434,4 +501,23 @@ pub fn encode(params: &Params<'_>) -> Result<alloc::vec::Vec<u8>, Error> {
     out.extend_from_slice(&crc32(&out).to_le_bytes());
     Blob::parse(&out)?;
     Ok(out)
+}
+
+/// Packs int4 values row by row, two per byte, low nibble first (see the [layout](self)).
+#[cfg(feature = "encode")]
+fn pack_int4(
+    weights: &[i8],
+    inputs: usize,
+    classes: usize,
+) -> Result<alloc::vec::Vec<u8>, Error> {
+    if weights.len() != inputs * classes {
+        let (expected, found) = (inputs * classes, weights.len());
+        return Err(Error::LengthMismatch { field: Field::Weights, expected, found });
+    }
+    if !weights.iter().all(|w| (-8..=7).contains(w)) {
+        return Err(Error::InvalidValue { field: Field::Weights });
+    }
+    let nibble = |w: i8| w as u8 & 0x0F;
+    let pair = |pair: &[i8]| pair.iter().rev().fold(0, |byte, &w| byte << 4 | nibble(w));
+    Ok(weights.chunks(inputs.max(1)).flat_map(|row| row.chunks(2).map(pair)).collect())
 }

@@ -51,7 +51,7 @@ pub enum Error {
         /// Values given.
         found: usize,
     },
-    /// Float inputs were given to an int8 model, which takes raw `u8` pixels.
+    /// Float inputs were given to a quantized (int8 or int4) model, which takes raw `u8` pixels.
     SchemeMismatch,
     /// A float input holds a NaN or an infinity.
     InvalidInput,
@@ -86,7 +86,7 @@ pub enum Error {
 pub enum Field {
     /// The `[classes][inputs]` weight matrix.
     Weights,
-    /// The per-class int8 weight scales.
+    /// The per-class weight scales of a quantized model.
     Scales,
     /// The per-class bias.
     Bias,
@@ -132,7 +132,7 @@ impl fmt::Display for Error {
                 write!(f, "input has {found} values, the model takes {expected}")
             }
             Error::SchemeMismatch => {
-                f.write_str("an int8 model takes raw u8 pixels, not normalized floats")
+                f.write_str("a quantized model takes raw u8 pixels, not normalized floats")
             }
             Error::InvalidInput => f.write_str("input holds a NaN or infinite value"),
             Error::InvalidLogits => f.write_str("logits are empty or hold a NaN"),

@@ -3,13 +3,14 @@
 
 use crate::blob::{Arrays, Blob, Scheme};
 use crate::values::{PerClass, Scratch, f32s, per_class};
+use crate::kernel::Packing;
 use crate::{Error, MAX_CLASSES, kernel, softmax};
 
 /// A validated model: its arrays stay in the blob, read in place at every inference.
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
     blob: Blob<'a>,
-    /// What the int8 kernel computes from the weights once (nothing on most builds).
+    /// What the quantized kernel computes from the weights once (nothing on most builds).
     prepared: kernel::Prepared,
 }
 
@@ -32,13 +33,43 @@ pub fn normalize_pixel(pixel: u8) -> f32 {
     f32::from(pixel) / 255.0
 }
 
-/// An int8 kernel: [`kernel::Prepared::int8_dots`] or [`kernel::portable_int8_dots`].
-type Dots = for<'s> fn(&kernel::Prepared, &[u8], &[u8], usize, &'s mut kernel::Sums) -> &'s [i32];
+/// A quantized kernel: [`kernel::Prepared::dots`] or [`kernel::portable_dots`].
+type Dots = for<'s> fn(
+    &kernel::Prepared,
+    Packing,
+    &[u8],
+    &[u8],
+    usize,
+    &'s mut kernel::Sums,
+) -> &'s [i32];
+
+/// The arrays of a quantized model: packing, weights, scales, bias.
+type Quantized<'a> = (Packing, &'a [u8], &'a [u8], &'a [u8]);
+
+/// A blob's arrays as inference uses them: the quantized schemes share one path.
+enum Weights<'a> {
+    F32 { weights: &'a [u8], bias: &'a [u8] },
+    Quantized(Quantized<'a>),
+}
+
+impl<'a> From<Arrays<'a>> for Weights<'a> {
+    fn from(arrays: Arrays<'a>) -> Self {
+        match arrays {
+            Arrays::F32 { weights, bias } => Self::F32 { weights, bias },
+            Arrays::Int8 { weights, scales, bias } => {
+                Self::Quantized((Packing::Int8, weights, scales, bias))
+            }
+            Arrays::Int4 { weights, scales, bias } => {
+                Self::Quantized((Packing::Int4, weights, scales, bias))
+            }
+        }
+    }
+}
 
 /// The index of the first largest of `logits`, as [`softmax::argmax`] finds it in a slice, but
 /// as they are computed, without an array to fill: with the Helium kernel, the argmax over an
 /// array is a large share of an int8 `classify` (elsewhere a small one, not worth the code).
-/// int8 logits are never NaN (finite scales and biases, exact sums), so there is no error; a
+/// Quantized logits are never NaN (finite scales and biases, exact sums), so there is no error; a
 /// NaN would not be picked.
 #[cfg(any(test, all(target_arch = "arm", feature = "arm-mve")))]
 fn first_largest(logits: impl Iterator<Item = f32>) -> usize {
@@ -53,9 +84,11 @@ fn first_largest(logits: impl Iterator<Item = f32>) -> usize {
 
 impl<'a> From<Blob<'a>> for Model<'a> {
     fn from(blob: Blob<'a>) -> Self {
-        let prepared = match blob.arrays() {
-            Arrays::Int8 { weights, .. } => kernel::Prepared::int8(weights, blob.inputs()),
-            Arrays::F32 { .. } => kernel::Prepared::default(),
+        let prepared = match Weights::from(blob.arrays()) {
+            Weights::Quantized((packing, weights, ..)) => {
+                kernel::Prepared::new(packing, weights, blob.inputs())
+            }
+            Weights::F32 { .. } => kernel::Prepared::default(),
         };
         Self { blob, prepared }
     }
@@ -93,7 +126,7 @@ impl<'a> Model<'a> {
     /// The logits for an image of raw pixels (0 = background, 255 = ink), row-major, with the
     /// fastest kernel of the target.
     pub fn logits(&self, image: &[u8]) -> Result<PerClass, Error> {
-        self.logits_with(image, kernel::Prepared::int8_dots, &mut [0.0; MAX_CLASSES]).map(per_class)
+        self.logits_with(image, kernel::Prepared::dots, &mut [0.0; MAX_CLASSES]).map(per_class)
     }
 
     /// [`logits`](Self::logits) computed with the portable reference kernel (safe Rust, the
@@ -101,45 +134,41 @@ impl<'a> Model<'a> {
     /// firmware can check its fast kernel against it.
     pub fn logits_portable(&self, image: &[u8]) -> Result<PerClass, Error> {
         let scratch = &mut [0.0; MAX_CLASSES];
-        self.logits_with(image, kernel::portable_int8_dots, scratch).map(per_class)
+        self.logits_with(image, kernel::portable_dots, scratch).map(per_class)
     }
 
     /// The logits for an already normalized input (pixels in `[0, 1]`, as the trainer feeds
-    /// candle). Only for f32 models: an int8 model gives [`Error::SchemeMismatch`]. A NaN or
+    /// candle). Only for f32 models: a quantized model gives [`Error::SchemeMismatch`]. A NaN or
     /// infinite input value gives [`Error::InvalidInput`]; finite values far outside `[0, 1]`
     /// may overflow logits to infinity, which [`softmax`](crate::softmax) takes to its limits.
     pub fn logits_normalized(&self, input: &[f32]) -> Result<PerClass, Error> {
         self.check_input_len(input.len())?;
-        match self.blob.arrays() {
-            Arrays::F32 { .. } if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
-            Arrays::F32 { weights, bias } => {
+        match Weights::from(self.blob.arrays()) {
+            Weights::F32 { .. } if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
+            Weights::F32 { weights, bias } => {
                 let logits = &mut [0.0; MAX_CLASSES];
                 Ok(per_class(self.f32_logits(weights, bias, input, |x| x, logits)))
             }
-            Arrays::Int8 { .. } => Err(Error::SchemeMismatch),
+            Weights::Quantized(_) => Err(Error::SchemeMismatch),
         }
     }
 
     /// The most probable class for an image, without computing probabilities.
     pub fn classify(&self, image: &[u8]) -> Result<usize, Error> {
         #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
-        if let Arrays::Int8 { weights, scales, bias } = self.blob.arrays() {
+        if let Weights::Quantized(arrays) = Weights::from(self.blob.arrays()) {
             self.check_input_len(image.len())?;
             let sums = &mut kernel::Sums::uninit();
-            let dots = kernel::Prepared::int8_dots;
-            return Ok(first_largest(self.int8_logits(weights, scales, bias, image, dots, sums)));
+            let dots = kernel::Prepared::dots;
+            return Ok(first_largest(self.quantized_logits(arrays, image, dots, sums)));
         }
-        softmax::argmax(self.logits_with(
-            image,
-            kernel::Prepared::int8_dots,
-            &mut [0.0; MAX_CLASSES],
-        )?)
+        softmax::argmax(self.logits_with(image, kernel::Prepared::dots, &mut [0.0; MAX_CLASSES])?)
     }
 
     /// Class, logits and probabilities for an image.
     pub fn predict(&self, image: &[u8]) -> Result<Prediction, Error> {
         let scratch = &mut [0.0; MAX_CLASSES];
-        let logits = self.logits_with(image, kernel::Prepared::int8_dots, scratch)?;
+        let logits = self.logits_with(image, kernel::Prepared::dots, scratch)?;
         // One pass finds both the class and the maximum that softmax subtracts.
         let (class, max) = softmax::largest(logits)?;
         Ok(Prediction {
@@ -159,36 +188,33 @@ impl<'a> Model<'a> {
         scratch: &'s mut Scratch,
     ) -> Result<&'s [f32], Error> {
         self.check_input_len(image.len())?;
-        Ok(match self.blob.arrays() {
-            Arrays::Int8 { weights, scales, bias } => {
+        Ok(match Weights::from(self.blob.arrays()) {
+            Weights::Quantized(arrays) => {
                 let sums = &mut kernel::Sums::uninit();
                 let logits = self.used(scratch);
-                for (logit, value) in logits
-                    .iter_mut()
-                    .zip(self.int8_logits(weights, scales, bias, image, dots, sums))
+                for (logit, value) in
+                    logits.iter_mut().zip(self.quantized_logits(arrays, image, dots, sums))
                 {
                     *logit = value;
                 }
                 logits
             }
-            Arrays::F32 { weights, bias } => {
+            Weights::F32 { weights, bias } => {
                 self.f32_logits_of_pixels(weights, bias, image, scratch)
             }
         })
     }
 
-    /// The int8 logits, class by class: the exact dot products (computed by `dots` into
+    /// The quantized logits, class by class: the exact dot products (computed by `dots` into
     /// `sums`), each scaled and biased as the [`blob`](crate::blob) docs define.
-    fn int8_logits<'s>(
+    fn quantized_logits<'s>(
         &self,
-        weights: &[u8],
-        scales: &'s [u8],
-        bias: &'s [u8],
+        (packing, weights, scales, bias): Quantized<'s>,
         image: &[u8],
         dots: Dots,
         sums: &'s mut kernel::Sums,
     ) -> impl Iterator<Item = f32> + 's {
-        let sums = dots(&self.prepared, weights, image, self.classes(), sums);
+        let sums = dots(&self.prepared, packing, weights, image, self.classes(), sums);
         let per_class = f32s(scales).zip(f32s(bias));
         sums.iter().zip(per_class).map(|(&sum, (scale, bias))| sum as f32 * (scale / 255.0) + bias)
     }

@@ -1,5 +1,7 @@
 //! Dot products: the inner loop of inference.
 //!
+//! Quantized weights come in two [`Packing`]s, int8 and int4 (two per byte); every kernel
+//! computes the exact integer dot products of the weights with the raw pixels.
 //! [`portable`] is the reference and runs everywhere. On 64-bit hosts [`wide`] computes the same
 //! integer sums in a shape the compiler vectorizes, on Cortex-M cores with the DSP extension
 //! [`arm_dsp`] computes them with SMLAD, and on cores with MVE (Cortex-M55) [`arm_mve`] with
@@ -20,12 +22,21 @@ use core::mem::MaybeUninit;
 
 use crate::MAX_CLASSES;
 
-/// Room for one dot product per class, which [`Prepared::int8_dots`] writes: left
+/// How a quantized model stores its weights (see [`blob`](crate::blob)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Packing {
+    /// One i8 per weight.
+    Int8,
+    /// Two 4-bit weights per byte, low nibble first; each row starts on a byte.
+    Int4,
+}
+
+/// Room for one dot product per class, which [`Prepared::dots`] writes: left
 /// uninitialized by the caller, as the MVE kernel writes its sums straight into it, so an
 /// inference zeroes no array.
 pub(crate) type Sums = MaybeUninit<[i32; MAX_CLASSES]>;
 
-/// What the int8 kernel of this build needs besides the weights, computed from them once per
+/// What the quantized kernel of this build needs besides the weights, computed from them once per
 /// model (`Model` keeps it) rather than at every inference. With `arm-mve` on Arm: the sum of
 /// each row times 128, where [`arm_mve`] starts the row's dot product. Elsewhere: nothing.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,24 +46,42 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// For int8 `weights`: one row of `inputs` i8 (as bytes) per class.
+    /// For `weights` packed as `packing`, `inputs` per row.
     #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
-    pub(crate) fn int8(weights: &[u8], inputs: usize) -> Self {
-        Self { starts: arm_mve::starts(weights, inputs) }
+    pub(crate) fn new(packing: Packing, weights: &[u8], inputs: usize) -> Self {
+        match packing {
+            Packing::Int8 => Self { starts: arm_mve::starts(weights, inputs) },
+            Packing::Int4 => Self::default(),
+        }
     }
 
-    /// For int8 weights: nothing to compute on this build.
+    /// Nothing to compute on this build.
     #[cfg(not(all(target_arch = "arm", feature = "arm-mve")))]
-    pub(crate) fn int8(_: &[u8], _: usize) -> Self {
+    pub(crate) fn new(_: Packing, _: &[u8], _: usize) -> Self {
         Self {}
     }
 
     /// `sum_i weights[c][i] * pixels[i]` for every class `c < classes` (at most
     /// [`MAX_CLASSES`]), with the fastest kernel this target has for the shape: written into
     /// `sums` and returned as its first `classes` entries. `weights` holds `classes` rows of
-    /// `pixels.len()` i8 (as bytes), the ones `self` was prepared from.
+    /// `pixels.len()` weights packed as `packing`, the ones `self` was prepared from.
     #[inline]
-    pub(crate) fn int8_dots<'s>(
+    pub(crate) fn dots<'s>(
+        &self,
+        packing: Packing,
+        weights: &[u8],
+        pixels: &[u8],
+        classes: usize,
+        sums: &'s mut Sums,
+    ) -> &'s [i32] {
+        match packing {
+            Packing::Int8 => self.int8_dots(weights, pixels, classes, sums),
+            Packing::Int4 => int4_dots(weights, pixels, classes, sums),
+        }
+    }
+
+    #[inline]
+    fn int8_dots<'s>(
         &self,
         weights: &[u8],
         pixels: &[u8],
@@ -78,16 +107,35 @@ impl Prepared {
     }
 }
 
-/// [`Prepared::int8_dots`] with the portable reference kernel.
-pub(crate) fn portable_int8_dots<'s>(
+#[inline]
+fn int4_dots<'s>(weights: &[u8], pixels: &[u8], classes: usize, sums: &'s mut Sums) -> &'s [i32] {
+    let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
+    #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+    if arm_dsp::int4_dots(weights, pixels, dots) {
+        return dots;
+    }
+    #[cfg(target_pointer_width = "64")]
+    if wide::int4_dots(weights, pixels, dots) {
+        return dots;
+    }
+    portable::int4_dots(weights, pixels, dots);
+    dots
+}
+
+/// [`Prepared::dots`] with the portable reference kernels.
+pub(crate) fn portable_dots<'s>(
     _: &Prepared,
+    packing: Packing,
     weights: &[u8],
     pixels: &[u8],
     classes: usize,
     sums: &'s mut Sums,
 ) -> &'s [i32] {
     let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
-    portable::int8_dots(weights, pixels, dots);
+    match packing {
+        Packing::Int8 => portable::int8_dots(weights, pixels, dots),
+        Packing::Int4 => portable::int4_dots(weights, pixels, dots),
+    }
     dots
 }
 

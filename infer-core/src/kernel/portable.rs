@@ -3,7 +3,7 @@
 use super::F32_LANES;
 use crate::values::f32s;
 
-/// See [`super::Prepared::int8_dots`]. Never inlined: the fast kernels fall back to it and
+/// See [`super::Prepared::dots`]. Never inlined: the fast kernels fall back to it and
 /// `logits_portable` calls it, and one copy is enough.
 #[inline(never)]
 pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
@@ -11,6 +11,37 @@ pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
         let row = weights.get(c * pixels.len()..).unwrap_or_default();
         *dot = row.iter().zip(pixels).map(|(&w, &p)| i32::from(w as i8) * i32::from(p)).sum();
     }
+}
+
+/// See [`super::Prepared::dots`], for int4 rows of `ceil(n/2)` bytes. Never inlined, as
+/// `int8_dots`.
+#[inline(never)]
+pub(crate) fn int4_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) {
+    let (pairs, last) = pixels.as_chunks::<2>();
+    let stride = pixels.len().div_ceil(2);
+    for (c, dot) in dots.iter_mut().enumerate() {
+        let row = weights.get(c * stride..).unwrap_or_default();
+        let mut sum = 0;
+        for (&byte, &[p0, p1]) in row.iter().zip(pairs) {
+            sum += low(byte) * i32::from(p0) + high(byte) * i32::from(p1);
+        }
+        if let (Some(&byte), Some(&p)) = (row.get(pairs.len()), last.first()) {
+            sum += low(byte) * i32::from(p);
+        }
+        *dot = sum;
+    }
+}
+
+/// The weight in the low nibble of an int4 byte.
+#[inline]
+pub(crate) fn low(byte: u8) -> i32 {
+    i32::from((byte << 4) as i8 >> 4)
+}
+
+/// The weight in the high nibble of an int4 byte.
+#[inline]
+pub(crate) fn high(byte: u8) -> i32 {
+    i32::from(byte as i8 >> 4)
 }
 
 /// See [`super::dot_f32`]: one pass, each product going to its lane or, past the last full

@@ -1,22 +1,30 @@
 //! 64-bit hosts: the pixels are widened to i16 once and reused for every class, and each row
 //! accumulates in 16 independent i32 lanes, which LLVM turns into `pmaddwd` on x86-64's
 //! baseline SSE2 (and wider on AVX2): faster than the portable kernel, with the same sums.
+//! int4 rows are unpacked nibble by nibble into the same lanes.
 
 use super::F32_LANES;
+use super::portable::{high, low};
 use super::MAX_BUFFERED_INPUTS as MAX_WIDENED;
 use crate::values::f32s;
 const LANES: usize = 16;
 
-/// See [`super::int8_dots`]; `false` (nothing done) for inputs this kernel does not cover.
-pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
-    let n = pixels.len();
-    if n == 0 || n > MAX_WIDENED {
-        return false;
+/// The pixels as i16, for inputs this module covers (at most [`MAX_WIDENED`]).
+fn widened(pixels: &[u8]) -> Option<[i16; MAX_WIDENED]> {
+    if pixels.is_empty() || pixels.len() > MAX_WIDENED {
+        return None;
     }
     let mut wide = [0i16; MAX_WIDENED];
     for (w, &p) in wide.iter_mut().zip(pixels) {
         *w = i16::from(p);
     }
+    Some(wide)
+}
+
+/// See [`super::Prepared::dots`]; `false` (nothing done) for inputs this kernel does not cover.
+pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
+    let Some(wide) = widened(pixels) else { return false };
+    let n = pixels.len();
     let wide = &wide[..n];
     for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(n)) {
         let mut lanes = [0i32; LANES];
@@ -32,6 +40,27 @@ pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool
                 *lane += i32::from(i16::from(w as i8)) * i32::from(p);
             }
         }
+        *dot = lanes.iter().sum::<i32>() + tail;
+    }
+    true
+}
+
+/// [`int8_dots`] for int4 rows (`ceil(n/2)` bytes): 8 bytes, 16 weights, per step.
+pub(crate) fn int4_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
+    let Some(wide) = widened(pixels) else { return false };
+    let n = pixels.len();
+    let (wide, stride) = (&wide[..n.next_multiple_of(2)], n.div_ceil(2));
+    for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(stride)) {
+        let mut lanes = [0i32; LANES];
+        let (rows, pixels) = (row.as_chunks::<{ LANES / 2 }>(), wide.as_chunks::<LANES>());
+        for (bytes, p) in rows.0.iter().zip(pixels.0) {
+            for (j, &byte) in bytes.iter().enumerate() {
+                lanes[2 * j] += low(byte) * i32::from(p[2 * j]);
+                lanes[2 * j + 1] += high(byte) * i32::from(p[2 * j + 1]);
+            }
+        }
+        let tail = rows.1.iter().zip(pixels.1.as_chunks::<2>().0);
+        let tail: i32 = tail.map(|(&b, &[p0, p1])| low(b) * i32::from(p0) + high(b) * i32::from(p1)).sum();
         *dot = lanes.iter().sum::<i32>() + tail;
     }
     true
