@@ -6,12 +6,27 @@ use infer_core::{Error, Field, MAX_CLASSES, Model, Scheme};
 
 const WEIGHTS_I8: [i8; 6] = [127, -128, 0, 5, -7, 1];
 const WEIGHTS_F32: [f32; 6] = [0.5, -1.25, 2.0, 0.0, 3.5, -0.75];
+/// The same logits as [`WEIGHTS_I8`] for images whose first two pixels are equal.
+const WEIGHTS_I4: [i8; 6] = [-8, 7, 0, 5, -7, 1];
+/// [`WEIGHTS_I4`] packed by hand: per row `(w0, w1)`, then `(w2, 0)`, low nibble first.
+const PACKED_I4: [u8; 4] = [0x78, 0x00, 0x95, 0x01];
 
 fn int8_blob() -> Vec<u8> {
     encode(&Params::Int8 {
         inputs: 3,
         classes: 2,
         weights: &WEIGHTS_I8,
+        scales: &[0.5, 0.25],
+        bias: &[1.0, -2.0],
+    })
+    .unwrap()
+}
+
+fn int4_blob() -> Vec<u8> {
+    encode(&Params::Int4 {
+        inputs: 3,
+        classes: 2,
+        weights: &WEIGHTS_I4,
         scales: &[0.5, 0.25],
         bias: &[1.0, -2.0],
     })
@@ -82,23 +97,41 @@ fn encoder_writes_exactly_the_documented_layout() {
     let q: Vec<u8> = WEIGHTS_I8.iter().map(|&w| w as u8).collect();
     let expected = by_the_docs(1, 3, 2, &[&q, &le(&[0.5, 0.25]), &le(&[1.0, -2.0])]);
     assert_eq!(int8_blob(), expected);
+    let expected = by_the_docs(2, 3, 2, &[&PACKED_I4, &le(&[0.5, 0.25]), &le(&[1.0, -2.0])]);
+    assert_eq!(int4_blob(), expected);
     let expected = by_the_docs(0, 3, 2, &[&le(&WEIGHTS_F32), &le(&[0.25, -0.5])]);
     assert_eq!(f32_blob(), expected);
 }
 
 #[test]
-fn int8_logits_follow_the_documented_formula_exactly() {
-    let blob = int8_blob();
-    let model = Model::from_blob(&blob).unwrap();
-    assert_eq!((model.inputs(), model.classes(), model.scheme()), (3, 2, Scheme::Int8));
-    let image = [255u8, 255, 3];
-    // Class 0: 127*255 - 128*255 + 0*3 = -255; class 1: 5*255 - 7*255 + 1*3 = -507.
-    let expected = [-255.0f32 * (0.5 / 255.0) + 1.0, -507.0f32 * (0.25 / 255.0) - 2.0];
-    let logits = model.logits(&image).unwrap();
-    assert_eq!(
-        logits.iter().map(|l| l.to_bits()).collect::<Vec<_>>(),
-        expected.iter().map(|l| l.to_bits()).collect::<Vec<_>>()
-    );
+fn quantized_logits_follow_the_documented_formula_exactly() {
+    for (blob, scheme) in [(int8_blob(), Scheme::Int8), (int4_blob(), Scheme::Int4)] {
+        let model = Model::from_blob(&blob).unwrap();
+        assert_eq!((model.inputs(), model.classes(), model.scheme()), (3, 2, scheme));
+        let image = [255u8, 255, 3];
+        // int8, class 0: 127*255 - 128*255 + 0*3 = -255; class 1: 5*255 - 7*255 + 1*3 = -507.
+        // int4: -8*255 + 7*255 + 0*3 = -255 and the same -507.
+        let expected = [-255.0f32 * (0.5 / 255.0) + 1.0, -507.0f32 * (0.25 / 255.0) - 2.0];
+        assert_eq!(bits(&model.logits(&image).unwrap()), bits(&expected), "{scheme:?}");
+    }
+}
+
+/// All 16 nibble values are weights, in both halves of a byte.
+#[test]
+fn every_int4_nibble_is_a_valid_weight() {
+    let weights: Vec<i8> = (-8..=7).chain((-8..=7).rev()).collect();
+    let params =
+        Params::Int4 { inputs: 32, classes: 1, weights: &weights, scales: &[1.0], bias: &[0.0] };
+    let blob = encode(&params).unwrap();
+    let Arrays::Int4 { weights: packed, .. } = Blob::parse(&blob).unwrap().arrays() else {
+        panic!("not int4")
+    };
+    let nibbles: Vec<u8> = packed.iter().flat_map(|b| [b & 15, b >> 4]).collect();
+    assert_eq!(nibbles.iter().copied().collect::<std::collections::BTreeSet<_>>().len(), 16);
+    let pixels: Vec<u8> = (0..32).map(|i| i * 8).collect();
+    let sum: i32 = weights.iter().zip(&pixels).map(|(&w, &p)| i32::from(w) * i32::from(p)).sum();
+    let logit = Model::from_blob(&blob).unwrap().logits(&pixels).unwrap()[0];
+    assert_eq!(logit.to_bits(), (sum as f32 * (1.0 / 255.0)).to_bits());
 }
 
 #[test]
@@ -118,7 +151,7 @@ fn f32_logits_use_normalized_pixels() {
 
 #[test]
 fn every_truncation_is_rejected() {
-    for blob in [int8_blob(), f32_blob()] {
+    for blob in [int8_blob(), int4_blob(), f32_blob()] {
         for len in 0..blob.len() {
             assert_eq!(Model::from_blob(&blob[..len]).unwrap_err(), Error::Truncated, "len {len}");
         }
@@ -127,7 +160,7 @@ fn every_truncation_is_rejected() {
 
 #[test]
 fn every_single_bit_flip_is_rejected() {
-    for blob in [int8_blob(), f32_blob()] {
+    for blob in [int8_blob(), int4_blob(), f32_blob()] {
         for bit in 0..blob.len() * 8 {
             let mut bad = blob.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
@@ -163,7 +196,7 @@ fn foreign_and_future_blobs_get_precise_errors() {
 
 #[test]
 fn checksummed_but_inconsistent_blobs_are_rejected() {
-    let cases: [(Vec<u8>, Error); 6] = [
+    let cases: [(Vec<u8>, Error); 10] = [
         (
             by_the_docs(0, 0, 1, &[&[], &le(&[0.0])]),
             Error::UnsupportedShape { inputs: 0, classes: 1 },
@@ -188,10 +221,31 @@ fn checksummed_but_inconsistent_blobs_are_rejected() {
             by_the_docs(1, 1, 1, &[&[1], &le(&[-1.0]), &le(&[0.0])]),
             Error::InvalidValue { field: Field::Scales },
         ),
+        (
+            by_the_docs(2, 3, 1, &[&[0x11], &le(&[1.0]), &le(&[0.0])]),
+            Error::LengthMismatch { field: Field::Weights, expected: 2, found: 1 },
+        ),
+        // 3 inputs: the last byte's high nibble is not a weight, and must be 0.
+        (
+            by_the_docs(2, 3, 1, &[&[0x11, 0x11], &le(&[1.0]), &le(&[0.0])]),
+            Error::InvalidValue { field: Field::Weights },
+        ),
+        // A scale of 0 with weights that are not all 0: two encodings of one model.
+        (
+            by_the_docs(2, 2, 1, &[&[0x10], &le(&[0.0]), &le(&[0.0])]),
+            Error::InvalidValue { field: Field::Scales },
+        ),
+        (
+            by_the_docs(2, 2, 1, &[&[0x10], &le(&[f32::INFINITY]), &le(&[0.0])]),
+            Error::InvalidValue { field: Field::Scales },
+        ),
     ];
     for (blob, expected) in cases {
         assert_eq!(Model::from_blob(&blob).unwrap_err(), expected);
     }
+    // A scale of 0 for a row of zeros is the one encoding of that row.
+    let zero_row = by_the_docs(2, 2, 2, &[&[0x00, 0x7F], &le(&[0.0, 1.0]), &le(&[0.0, 0.0])]);
+    assert_eq!(Model::from_blob(&zero_row).unwrap().logits(&[9, 1]).unwrap()[0], 0.0);
 }
 
 #[test]
@@ -203,14 +257,26 @@ fn encode_refuses_what_a_device_would_reject() {
         encode(&short).unwrap_err(),
         Error::LengthMismatch { field: Field::Weights, .. }
     ));
+    for weights in [[8, 0], [0, -9]] {
+        let wide =
+            Params::Int4 { inputs: 2, classes: 1, weights: &weights, scales: &[1.0], bias: &[0.0] };
+        assert_eq!(encode(&wide).unwrap_err(), Error::InvalidValue { field: Field::Weights });
+    }
+    let short = Params::Int4 { inputs: 2, classes: 1, weights: &[1], scales: &[1.0], bias: &[0.0] };
+    assert!(matches!(
+        encode(&short).unwrap_err(),
+        Error::LengthMismatch { field: Field::Weights, .. }
+    ));
 }
 
 #[test]
 fn inputs_of_the_wrong_kind_are_errors() {
-    let blob = int8_blob();
-    let model = Model::from_blob(&blob).unwrap();
-    assert_eq!(model.logits(&[0; 4]).unwrap_err(), Error::InputLength { expected: 3, found: 4 });
-    assert_eq!(model.logits_normalized(&[0.0; 3]).unwrap_err(), Error::SchemeMismatch);
+    for blob in [int8_blob(), int4_blob()] {
+        let model = Model::from_blob(&blob).unwrap();
+        let wrong_length = Error::InputLength { expected: 3, found: 4 };
+        assert_eq!(model.logits(&[0; 4]).unwrap_err(), wrong_length);
+        assert_eq!(model.logits_normalized(&[0.0; 3]).unwrap_err(), Error::SchemeMismatch);
+    }
 }
 
 #[test]
@@ -229,12 +295,14 @@ fn a_blob_at_the_start_of_a_flash_region_is_found() {
 
 #[test]
 fn every_array_starts_16_byte_aligned_after_the_fewest_zero_bytes() {
-    for blob in [int8_blob(), f32_blob()] {
+    for blob in [int8_blob(), int4_blob(), f32_blob()] {
         let parsed = Blob::parse(&blob).unwrap();
         assert_eq!(parsed.version(), FORMAT_VERSION);
         let arrays: Vec<&[u8]> = match parsed.arrays() {
             Arrays::F32 { weights, bias } => vec![weights, bias],
-            Arrays::Int8 { weights, scales, bias } => vec![weights, scales, bias],
+            Arrays::Int8 { weights, scales, bias } | Arrays::Int4 { weights, scales, bias } => {
+                vec![weights, scales, bias]
+            }
             _ => unreachable!(),
         };
         for array in arrays {
@@ -336,6 +404,19 @@ fn reencode(blob: &Blob<'_>) -> Vec<u8> {
                 Params::Int8 { inputs, classes, weights: &weights, scales: &scales, bias: &bias };
             encode(&params)
         }
+        Arrays::Int4 { weights, scales, bias } => {
+            let row = |r: &[u8]| {
+                r.iter()
+                    .flat_map(|&b| [(b << 4) as i8 >> 4, b as i8 >> 4])
+                    .take(inputs)
+                    .collect::<Vec<_>>()
+            };
+            let weights: Vec<i8> = weights.chunks(inputs.div_ceil(2)).flat_map(row).collect();
+            let (scales, bias) = (floats(scales), floats(bias));
+            let params =
+                Params::Int4 { inputs, classes, weights: &weights, scales: &scales, bias: &bias };
+            encode(&params)
+        }
         _ => unreachable!(),
     }
     .unwrap()
@@ -372,11 +453,19 @@ enum PostcardArrays<'a> {
         pad_bias: &'a [u8],
         bias: &'a [u8],
     },
+    Int4 {
+        pad: &'a [u8],
+        weights: &'a [u8],
+        pad_scales: &'a [u8],
+        scales: &'a [u8],
+        pad_bias: &'a [u8],
+        bias: &'a [u8],
+    },
 }
 
 #[test]
 fn postcard_reads_a_blob_as_documented() {
-    for blob in [int8_blob(), f32_blob()] {
+    for blob in [int8_blob(), int4_blob(), f32_blob()] {
         let (wire, crc) = postcard::take_from_bytes::<Postcard<'_>>(&blob).unwrap();
         assert_eq!((wire.magic, wire.version, crc.len()), (*b"ICBL", FORMAT_VERSION, 4));
         let view = Blob::parse(&blob).unwrap();
@@ -389,6 +478,10 @@ fn postcard_reads_a_blob_as_documented() {
                 PostcardArrays::Int8 { pad, weights, pad_scales, scales, pad_bias, bias },
                 Arrays::Int8 { .. },
             ) => (vec![pad, pad_scales, pad_bias], Arrays::Int8 { weights, scales, bias }),
+            (
+                PostcardArrays::Int4 { pad, weights, pad_scales, scales, pad_bias, bias },
+                Arrays::Int4 { .. },
+            ) => (vec![pad, pad_scales, pad_bias], Arrays::Int4 { weights, scales, bias }),
             _ => panic!("postcard and the decoder disagree on the scheme"),
         };
         assert_eq!(arrays, view.arrays());

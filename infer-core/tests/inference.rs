@@ -46,19 +46,21 @@ proptest! {
         prop_assert_eq!(argmax(&logits).unwrap(), len);
     }
 
-    /// The i32 accumulation equals an i64 reference for any weights and pixels.
+    /// The i32 accumulation equals an i64 reference for any weights and pixels, int8 and int4.
     #[test]
-    fn int8_logits_are_exact(
-        weights in prop::collection::vec(any::<i8>(), 3 * 50),
-        pixels in prop::collection::vec(any::<u8>(), 50),
-        scales in prop::collection::vec(0f32..1.0, 3),
+    fn quantized_logits_are_exact(
+        int4 in any::<bool>(),
+        weights in prop::collection::vec(any::<i8>(), 3 * 51),
+        pixels in prop::collection::vec(any::<u8>(), 51),
+        scales in prop::collection::vec(0.001f32..1.0, 3),
         bias in prop::collection::vec(-10f32..10.0, 3),
     ) {
-        let blob = encode(&Params::Int8 { inputs: 50, classes: 3, weights: &weights, scales: &scales, bias: &bias }).unwrap();
+        let weights = in_range(weights, int4);
+        let blob = quantized(int4, 51, 3, &weights, &scales, &bias);
         let model = Model::from_blob(&blob).unwrap();
         let logits = model.logits(&pixels).unwrap();
         for c in 0..3 {
-            let acc: i64 = weights[c * 50..][..50].iter().zip(&pixels).map(|(&w, &p)| i64::from(w) * i64::from(p)).sum();
+            let acc: i64 = weights[c * 51..][..51].iter().zip(&pixels).map(|(&w, &p)| i64::from(w) * i64::from(p)).sum();
             let expected = acc as f32 * (scales[c] / 255.0) + bias[c];
             prop_assert_eq!(logits[c].to_bits(), expected.to_bits());
         }
@@ -71,17 +73,16 @@ proptest! {
     /// without a tail and past the widened-pixel limit.
     #[test]
     fn fast_kernel_equals_the_reference(
-        inputs in prop_oneof![1usize..40, Just(784), Just(1030)],
+        int4 in any::<bool>(),
+        inputs in prop_oneof![1usize..40, Just(784), Just(785), Just(1030)],
         classes in 1usize..=MAX_CLASSES,
         seed in any::<u64>(),
     ) {
         let mut state = seed | 1;
         let mut next = move || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
-        let weights: Vec<i8> = (0..inputs * classes).map(|_| next() as i8).collect();
+        let weights = in_range((0..inputs * classes).map(|_| next() as i8).collect(), int4);
         let pixels: Vec<u8> = (0..inputs).map(|_| next() as u8).collect();
-        let scales = vec![0.01; classes];
-        let bias = vec![0.5; classes];
-        let blob = encode(&Params::Int8 { inputs, classes, weights: &weights, scales: &scales, bias: &bias }).unwrap();
+        let blob = quantized(int4, inputs, classes, &weights, &vec![0.01; classes], &vec![0.5; classes]);
         let model = Model::from_blob(&blob).unwrap();
         prop_assert_eq!(model.logits(&pixels).unwrap(), model.logits_portable(&pixels).unwrap());
     }
@@ -104,6 +105,28 @@ proptest! {
         bad[at] = value;
         prop_assert!(Model::from_blob(&bad).is_err());
     }
+}
+
+/// `weights` as int4 values (-8..=7) if `int4`, else as they are.
+fn in_range(weights: Vec<i8>, int4: bool) -> Vec<i8> {
+    if int4 { weights.into_iter().map(|w| w >> 4).collect() } else { weights }
+}
+
+/// An int4 or int8 blob.
+fn quantized(
+    int4: bool,
+    inputs: usize,
+    classes: usize,
+    weights: &[i8],
+    scales: &[f32],
+    bias: &[f32],
+) -> Vec<u8> {
+    let params = if int4 {
+        Params::Int4 { inputs, classes, weights, scales, bias }
+    } else {
+        Params::Int8 { inputs, classes, weights, scales, bias }
+    };
+    encode(&params).unwrap()
 }
 
 /// int8 `classify` picks its class as the logits are computed, without `argmax`: it must agree
