@@ -505,11 +505,7 @@ pub fn encode(params: &Params<'_>) -> Result<alloc::vec::Vec<u8>, Error> {
 
 /// Packs int4 values row by row, two per byte, low nibble first (see the [layout](self)).
 #[cfg(feature = "encode")]
-fn pack_int4(
-    weights: &[i8],
-    inputs: usize,
-    classes: usize,
-) -> Result<alloc::vec::Vec<u8>, Error> {
+fn pack_int4(weights: &[i8], inputs: usize, classes: usize) -> Result<alloc::vec::Vec<u8>, Error> {
     if weights.len() != inputs * classes {
         let (expected, found) = (inputs * classes, weights.len());
         return Err(Error::LengthMismatch { field: Field::Weights, expected, found });

@@ -2,8 +2,8 @@
 //! [`blob`](crate::blob) docs define it.
 
 use crate::blob::{Arrays, Blob, Scheme};
-use crate::values::{PerClass, Scratch, f32s, per_class};
 use crate::kernel::Packing;
+use crate::values::{PerClass, Scratch, f32s, per_class};
 use crate::{Error, MAX_CLASSES, kernel, softmax};
 
 /// A validated model: its arrays stay in the blob, read in place at every inference.
@@ -34,14 +34,8 @@ pub fn normalize_pixel(pixel: u8) -> f32 {
 }
 
 /// A quantized kernel: [`kernel::Prepared::dots`] or [`kernel::portable_dots`].
-type Dots = for<'s> fn(
-    &kernel::Prepared,
-    Packing,
-    &[u8],
-    &[u8],
-    usize,
-    &'s mut kernel::Sums,
-) -> &'s [i32];
+type Dots =
+    for<'s> fn(&kernel::Prepared, Packing, &[u8], &[u8], usize, &'s mut kernel::Sums) -> &'s [i32];
 
 /// The arrays of a quantized model: packing, weights, scales, bias.
 type Quantized<'a> = (Packing, &'a [u8], &'a [u8], &'a [u8]);

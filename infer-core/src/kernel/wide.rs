@@ -4,8 +4,8 @@
 //! int4 rows are unpacked nibble by nibble into the same lanes.
 
 use super::F32_LANES;
-use super::portable::{high, low};
 use super::MAX_BUFFERED_INPUTS as MAX_WIDENED;
+use super::portable::{high, low};
 use crate::values::f32s;
 const LANES: usize = 16;
 
@@ -60,7 +60,8 @@ pub(crate) fn int4_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool
             }
         }
         let tail = rows.1.iter().zip(pixels.1.as_chunks::<2>().0);
-        let tail: i32 = tail.map(|(&b, &[p0, p1])| low(b) * i32::from(p0) + high(b) * i32::from(p1)).sum();
+        let tail: i32 =
+            tail.map(|(&b, &[p0, p1])| low(b) * i32::from(p0) + high(b) * i32::from(p1)).sum();
         *dot = lanes.iter().sum::<i32>() + tail;
     }
     true
