@@ -2,7 +2,7 @@
 //! model that decodes runs, with the fast kernel equal to the reference bit for bit and
 //! predictions that are a class and a probability distribution. The same bytes, read as the
 //! parameters of a model of any shape, are also encoded into a valid blob and checked, with
-//! int8 logits against an exact i64 reference.
+//! int8 and int4 logits against an exact i64 reference.
 //!
 //! Shared, by `#[path]`, by the fuzz target `fuzz/fuzz_targets/blob.rs` and by the replay test
 //! `infer-core/tests/fuzz_replay.rs`, so both run exactly these checks.
@@ -27,18 +27,19 @@ pub fn check(data: &[u8]) {
     check_params(data);
 }
 
-/// Reads `data` as a model: byte 0 picks the scheme (high bit: int8) and the classes (1 to 16),
-/// bytes 1-2 the inputs (1 to 2,048, both sides of the host kernel's limit of 1,024, or, int8
-/// only, `MAX_INPUTS` for `FF FF`: the largest integer sums), with fewer classes when the
-/// weights would pass 2 Ki values, to keep runs fast; the rest, repeated, gives the weights,
-/// scales and biases (non-finite values become `f32::MAX`, scales their absolute value).
-/// Encodes it, which must succeed, and checks the blob; int8 logits must equal the documented
-/// formula computed with an i64 sum.
+/// Reads `data` as a model: byte 0 picks the scheme (high bit: quantized, then bit 6: int4
+/// rather than int8) and the classes (1 to 16, low 4 bits), bytes 1-2 the inputs (1 to 2,048,
+/// both sides of the host kernel's limit of 1,024, or, quantized only, `MAX_INPUTS` for
+/// `FF FF`: the largest integer sums), with fewer classes when the weights would pass 2 Ki
+/// values, to keep runs fast; the rest, repeated, gives the weights (int4: each byte's high
+/// nibble), scales and biases (non-finite values become `f32::MAX`, scales their absolute
+/// value, 0 only for a row of zeros). Encodes it, which must succeed, and checks the blob;
+/// quantized logits must equal the documented formula computed with an i64 sum.
 fn check_params(data: &[u8]) {
     let Some((&[head, low, high], rest)) = data.split_first_chunk::<3>() else { return };
-    let int8 = head & 0x80 != 0;
+    let (quantized, int4) = (head & 0x80 != 0, head & 0xC0 == 0xC0);
     let inputs = match u16::from_le_bytes([low, high]) {
-        u16::MAX if int8 => MAX_INPUTS,
+        u16::MAX if quantized => MAX_INPUTS,
         n => usize::from(n) % 2048 + 1,
     };
     let classes = (usize::from(head & 0x7F) % MAX_CLASSES + 1).min(2048 / inputs).max(1);
@@ -58,16 +59,28 @@ fn check_params(data: &[u8]) {
     // Decoding a blob computes its CRC-32 bit by bit, the slowest step under the fuzzer's
     // instrumentation: these blobs are decoded once (`encode` checks its output) and then run;
     // the raw bytes above exercise the decoding.
-    if !int8 {
+    if !quantized {
         let weights = floats(classes * inputs);
         let blob = encode(&Params::F32 { inputs, classes, weights: &weights, bias: &bias });
         let blob = blob.expect("finite parameters encode");
         check_model(&Model::from_blob(&blob).unwrap(), rest);
         return;
     }
-    let weights: Vec<i8> = bytes(classes * inputs).into_iter().map(|b| b as i8).collect();
-    let scales: Vec<f32> = floats(classes).into_iter().map(f32::abs).collect();
-    let params = Params::Int8 { inputs, classes, weights: &weights, scales: &scales, bias: &bias };
+    let shift = if int4 { 4 } else { 0 };
+    let weights: Vec<i8> =
+        bytes(classes * inputs).into_iter().map(|b| b as i8 >> shift).collect();
+    let mut scales: Vec<f32> = floats(classes).into_iter().map(f32::abs).collect();
+    for (scale, row) in scales.iter_mut().zip(weights.chunks(inputs)) {
+        if int4 && *scale == 0.0 && row.iter().any(|&w| w != 0) {
+            *scale = f32::MIN_POSITIVE;
+        }
+    }
+    let (weights, scales) = (&weights[..], &scales[..]);
+    let params = if int4 {
+        Params::Int4 { inputs, classes, weights, scales, bias: &bias }
+    } else {
+        Params::Int8 { inputs, classes, weights, scales, bias: &bias }
+    };
     let blob = encode(&params).expect("finite parameters encode");
     let model = Model::from_blob(&blob).unwrap();
     check_model(&model, rest);
@@ -82,7 +95,7 @@ fn check_params(data: &[u8]) {
                 dot as f32 * (scales[c] / 255.0) + bias[c]
             })
             .collect();
-        assert_eq!(bits(&model.logits(&image).unwrap()), bits(&expected), "int8 logits");
+        assert_eq!(bits(&model.logits(&image).unwrap()), bits(&expected), "int4: {int4}");
     }
 }
 
@@ -156,7 +169,7 @@ fn check_image(model: &Model<'_>, image: &[u8]) {
         }
         _ => {
             // Integer sums, finite scales and biases: a logit may overflow, never be NaN.
-            assert!(!logits.iter().any(|l| l.is_nan()), "int8 logits {logits:?}");
+            assert!(!logits.iter().any(|l| l.is_nan()), "quantized logits {logits:?}");
             assert_eq!(model.logits_normalized(&normalized), Err(Error::SchemeMismatch));
         }
     }
