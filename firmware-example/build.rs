@@ -1,5 +1,5 @@
-//! Configures the build for its board, and cuts the first test images and labels out of the
-//! bundled MNIST test set for the firmware to embed. With feature `signed`, also compiles in
+//! Configures the build for its board, picks the compiled-in blob, and cuts the first test
+//! images and labels out of the bundled MNIST test set for the firmware to embed. With feature `signed`, also compiles in
 //! the public key of `FIRMWARE_PUBLIC_KEY` (an SPKI PEM file, as `trainer keygen` writes) and
 //! the minimum security counter `FIRMWARE_SECURITY_COUNTER` (default 0).
 
@@ -17,6 +17,7 @@ const PIXELS: usize = 28 * 28;
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     board(&out);
+    compiled_in();
 
     let mnist = Path::new("../data/mnist");
     let images = idx(&mnist.join("t10k-images-idx3-ubyte.gz"), 0x803, &[28, 28], IMAGES);
@@ -60,6 +61,17 @@ fn board(out: &Path) {
     if env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
         println!("cargo::rustc-cfg=armv6m");
     }
+}
+
+/// The reference model's blob in the first scheme of int8, int4 and f32 the build runs, for
+/// `weights.rs` (as `FIRMWARE_COMPILED_IN`, its absolute path).
+fn compiled_in() {
+    let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
+    let scheme = ["int8", "int4", "f32"].into_iter().find(|s| feature(&s.to_uppercase()));
+    let name = format!("model.{}.postcard", scheme.unwrap_or("int8"));
+    let path = Path::new("../tests/fixtures").join(name).canonicalize().expect("the fixture");
+    println!("cargo:rerun-if-changed={}", path.display());
+    println!("cargo:rustc-env=FIRMWARE_COMPILED_IN={}", path.display());
 }
 
 /// Writes `public_key.bin` (32 bytes) and `security_counter.bin` (u32 LE) for `weights.rs`.

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Flash that infer-core costs the example firmware, measured by difference.
 
-Usage: scripts/firmware-size.py [CORE]
+Usage: scripts/firmware-size.py [CORE] [--schemes LIST]
 
 CORE is one of firmware-example/boards/ (default m4f), built as scripts/firmware.sh builds it:
-with the board's config file and its kernel features. Builds firmware-example twice in release: as it is, and with feature `without-infer-core`,
+with the board's config file and its kernel features. LIST (default f32,int8,int4) is the weight
+schemes the build runs; the compiled-in blob is the reference model in the first of int8, int4
+and f32 among them (an int4-only device: `--schemes int4`). Builds firmware-example twice in release: as it is, and with feature `without-infer-core`,
 where src/infer.rs replaces every infer-core call with a stand-in returning opaque values and
 the compiled-in blob is left out; the rest of the program (printing, measuring, test images)
 stays. Flash is .vector_table + .text + .rodata + .data, as llvm-size reports them (the vector
@@ -12,7 +14,7 @@ table, on Arm, is the same in both and cancels out), plus, on RISC-V, riscv-rt's
 and any .eh_frame (the RISC-V layout discards it; counted in the total, not listed). The
 difference is infer-core's code, everything
 only it pulls in (libm, heapless, core's generic code it instantiates, its error messages) and
-the int8 blob, less the few bytes of the stand-ins. The largest symbols only the full build
+the compiled-in blob, less the few bytes of the stand-ins. The largest symbols only the full build
 has are listed. Needs `rustup component add llvm-tools` (or llvm-size and llvm-nm on PATH).
 """
 import json
@@ -24,7 +26,9 @@ from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
 firmware = root / "firmware-example"
-BUDGET = 12 * 1024
+SCHEMES = "f32,int8,int4"
+# The flash infer-core may take with the compiled-in blob, by its scheme.
+BUDGETS = {"int8": 12 * 1024, "int4": 8 * 1024}
 FLASH = (".vector_table", ".text", ".rodata", ".data", ".init.rust", ".eh_frame")
 
 
@@ -48,11 +52,12 @@ def config(core):
     return env["FIRMWARE_KERNELS"], target_dir
 
 
-def build(core, target_dir, *features):
+def build(core, target_dir, schemes, *features):
     """Builds for `core` into `target_dir` with `features`; returns the ELF."""
     messages = run("cargo", "--config", f"boards/{core}.toml", "build", "--release", "--bin",
                    "firmware-example", "--target-dir", target_dir, "--no-default-features",
-                   "--features", ",".join(f for f in features if f), "--message-format=json", cwd=firmware)
+                   "--features", ",".join(f for f in (schemes, *features) if f),
+                   "--message-format=json", cwd=firmware)
     return next(m["executable"] for m in map(json.loads, messages.splitlines())
                 if m.get("executable"))
 
@@ -84,12 +89,22 @@ def describe(label, elf):
     return flash
 
 
-core = sys.argv[1] if len(sys.argv) > 1 else "m4f"
-if len(sys.argv) > 2 or not (firmware / "boards" / f"{core}.toml").is_file():
-    sys.exit(f"usage: {sys.argv[0]} [CORE]  (CORE: a board of firmware-example/boards/)")
+args = sys.argv[1:]
+schemes = SCHEMES
+if "--schemes" in args[:-1]:
+    at = args.index("--schemes")
+    schemes = args.pop(at + 1)
+    args.pop(at)
+core = args[0] if args else "m4f"
+if len(args) > 1 or not (firmware / "boards" / f"{core}.toml").is_file():
+    sys.exit(f"usage: {sys.argv[0]} [CORE] [--schemes LIST]  (CORE: a board of "
+             "firmware-example/boards/, LIST: of f32,int8,int4)")
+compiled_in = next(s for s in ("int8", "int4", "f32") if s in schemes.split(","))
 kernels, target_dir = config(core)
-full = build(core, target_dir, kernels)
-stand_in = build(core, f"{target_dir}/without-infer-core", kernels, "without-infer-core")
+if schemes != SCHEMES:  # as scripts/firmware.sh: other schemes build into their own directory
+    target_dir = f"{target_dir}/schemes-{schemes.replace(',', '-')}"
+full = build(core, target_dir, schemes, kernels)
+stand_in = build(core, f"{target_dir}/without-infer-core", schemes, kernels, "without-infer-core")
 with_core = describe("firmware", full)
 without = describe("firmware without infer-core (stand-ins, no blob)", stand_in)
 only_full = symbols(full)
@@ -97,8 +112,9 @@ for name, size in symbols(stand_in).items():
     only_full[name] = only_full.get(name, 0) - size
 blob = next(size for name, size in only_full.items() if "COMPILED_IN" in name)
 difference = with_core - without
-print(f"infer-core code + int8 weights: {difference} B = {difference / 1024:.2f} KiB "
-      f"(budget {BUDGET} B): the blob {blob} B (aligned), code {difference - blob} B")
+budget = f" (budget {BUDGETS[compiled_in]} B)" if compiled_in in BUDGETS else ""
+print(f"schemes {schemes}: infer-core code + {compiled_in} weights: {difference} B = "
+      f"{difference / 1024:.2f} KiB{budget}: the blob {blob} B (aligned), code {difference - blob} B")
 print("largest symbols only in the full build (B):")
 for name, size in sorted(only_full.items(), key=lambda kv: -kv[1])[:12]:
     if size > 0:

@@ -8,7 +8,8 @@
 # CORE is one of the boards in firmware-example/boards/. Each board file (a cargo config, taking
 # precedence over firmware-example/.cargo/config.toml) sets the target, the QEMU runner and the
 # board's [env]: its memory layout, whose WEIGHTS origin is where BLOB goes, and the infer-core
-# kernel features it builds with. Cargo's output goes to stderr, so stdout is the report.
+# kernel features it builds with. FIRMWARE_SCHEMES (default "f32,int8,int4") names the weight
+# schemes the build runs. Cargo's output goes to stderr, so stdout is the report.
 set -euo pipefail
 
 CORES="m0 m3 m4f m7 m33 m55 rv32"
@@ -31,12 +32,19 @@ weights_origin() {
     sed -n 's/^ *WEIGHTS *: *ORIGIN *= *\(0x[0-9A-Fa-f]*\).*/\1/p' "$memory"
 }
 
-# cargo with the board's configuration and kernel features.
+# cargo with the board's configuration and kernel features, and the schemes asked for.
 board_cargo() {
     local command="$1"
     shift
+    local schemes="${FIRMWARE_SCHEMES:-f32,int8,int4}" target_dir=()
+    if [[ "$schemes" != f32,int8,int4 ]]; then
+        # Its own directory: a build of other schemes would overwrite the ELF of the default one.
+        target_dir=(--target-dir "$(setting target-dir || true)")
+        target_dir[1]="${target_dir[1]:-target}/schemes-${schemes//,/-}"
+    fi
     cargo --config "boards/$core.toml" "$command" --release --bin firmware-example \
-        --no-default-features --features "$(setting FIRMWARE_KERNELS)" "$@"
+        "${target_dir[@]}" --no-default-features \
+        --features "$(setting FIRMWARE_KERNELS) $schemes" "$@"
 }
 
 build_only=false

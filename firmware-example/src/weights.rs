@@ -3,10 +3,10 @@
 use crate::Aligned;
 use crate::infer::{Error, Model};
 
-/// The project's reference model (`tests/fixtures/`, see its README), as the trainer exports it.
+/// The project's reference model (`tests/fixtures/`, see its README), as the trainer exports it,
+/// in the first scheme of int8, int4 and f32 that the build runs (see `build.rs`).
 #[cfg(not(feature = "without-infer-core"))]
-static COMPILED_IN: &Aligned<[u8]> =
-    &Aligned(*include_bytes!("../../tests/fixtures/model.int8.postcard"));
+static COMPILED_IN: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("FIRMWARE_COMPILED_IN")));
 /// Without infer-core, no weights either: the flash they take is counted with infer-core's.
 #[cfg(feature = "without-infer-core")]
 static COMPILED_IN: &Aligned<[u8]> = &Aligned([]);

@@ -92,14 +92,16 @@ pub enum Scheme {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Arrays<'a> {
-    /// Float weights.
+    /// Float weights (feature `f32`).
+    #[cfg(feature = "f32")]
     F32 {
         /// `k*n` f32, row-major `[class][input]`.
         weights: &'a [u8],
         /// `k` f32.
         bias: &'a [u8],
     },
-    /// int8 weights with one scale per class.
+    /// int8 weights with one scale per class (feature `int8`).
+    #[cfg(feature = "int8")]
     Int8 {
         /// `k*n` i8, row-major `[class][input]`.
         weights: &'a [u8],
@@ -108,7 +110,8 @@ pub enum Arrays<'a> {
         /// `k` f32.
         bias: &'a [u8],
     },
-    /// int4 weights with one scale per class.
+    /// int4 weights with one scale per class (feature `int4`).
+    #[cfg(feature = "int4")]
     Int4 {
         /// `k` rows of `ceil(n/2)` bytes, two weights per byte (low nibble first).
         weights: &'a [u8],
@@ -146,6 +149,7 @@ impl<'a> Blob<'a> {
         let (inputs, classes) = (reader.varint(u32::MAX), reader.varint(u32::MAX));
         let arrays = reader.arrays(version);
         reader.checked()?;
+        let arrays = arrays.ok_or(Error::Malformed)?; // `None` only with a problem recorded
         let message = bytes.split_at_checked(reader.at).ok_or(Error::Truncated)?.0;
         let (stored, rest) = reader.rest.split_first_chunk::<4>().ok_or(Error::Truncated)?;
         if crc32(message) != u32::from_le_bytes(*stored) {
@@ -175,8 +179,11 @@ impl<'a> Blob<'a> {
     /// How the weights are stored.
     pub fn scheme(&self) -> Scheme {
         match self.arrays {
+            #[cfg(feature = "f32")]
             Arrays::F32 { .. } => Scheme::F32,
+            #[cfg(feature = "int8")]
             Arrays::Int8 { .. } => Scheme::Int8,
+            #[cfg(feature = "int4")]
             Arrays::Int4 { .. } => Scheme::Int4,
         }
     }
@@ -189,15 +196,18 @@ impl<'a> Blob<'a> {
     fn check_arrays(&self) -> Result<(), Error> {
         let (k, n) = (self.classes, self.inputs);
         let bias = match self.arrays {
+            #[cfg(feature = "f32")]
             Arrays::F32 { weights, bias } => {
                 check_floats(Field::Weights, weights, k * n * 4, f32::MIN)?;
                 bias
             }
+            #[cfg(feature = "int8")]
             Arrays::Int8 { weights, scales, bias } => {
                 check_len(Field::Weights, weights, k * n)?;
                 check_floats(Field::Scales, scales, k * 4, 0.0)?;
                 bias
             }
+            #[cfg(feature = "int4")]
             Arrays::Int4 { weights, scales, bias } => {
                 check_len(Field::Weights, weights, k * n.div_ceil(2))?;
                 check_floats(Field::Scales, scales, k * 4, 0.0)?;
@@ -214,6 +224,8 @@ impl<'a> Blob<'a> {
 enum Stop {
     Truncated,
     Malformed,
+    /// A scheme this build leaves out, by its tag.
+    SchemeNotBuilt(u32),
 }
 
 impl From<Stop> for Error {
@@ -221,6 +233,7 @@ impl From<Stop> for Error {
         match stop {
             Stop::Truncated => Error::Truncated,
             Stop::Malformed => Error::Malformed,
+            Stop::SchemeNotBuilt(tag) => Error::SchemeNotBuilt(tag),
         }
     }
 }
@@ -309,25 +322,35 @@ impl<'a> Reader<'a> {
         self.take_u32(len)
     }
 
-    /// The scheme tag and the scheme's arrays (fields are evaluated in the order written).
-    fn arrays(&mut self, version: u16) -> Arrays<'a> {
-        match self.varint(u32::MAX) {
+    /// The scheme tag and the scheme's arrays (fields are evaluated in the order written);
+    /// `None` for a tag this build does not read, recorded as the problem.
+    fn arrays(&mut self, version: u16) -> Option<Arrays<'a>> {
+        let tag = self.varint(u32::MAX);
+        Some(match tag {
+            #[cfg(feature = "f32")]
             0 => Arrays::F32 { weights: self.array(version), bias: self.array(version) },
+            #[cfg(feature = "int8")]
             1 => Arrays::Int8 {
                 weights: self.array(version),
                 scales: self.array(version),
                 bias: self.array(version),
             },
+            #[cfg(feature = "int4")]
             2 => Arrays::Int4 {
                 weights: self.array(version),
                 scales: self.array(version),
                 bias: self.array(version),
             },
+            #[allow(unreachable_patterns)] // reached when a scheme is left out
+            0..=2 => {
+                self.fail(Stop::SchemeNotBuilt(tag));
+                return None;
+            }
             _ => {
                 self.fail(Stop::Malformed);
-                Arrays::F32 { weights: &[], bias: &[] }
+                return None;
             }
-        }
+        })
     }
 
     /// An array, after its padding from version 2 on.

@@ -20,6 +20,9 @@ pub enum Error {
     ChecksumMismatch,
     /// The bytes are not a valid encoding (bad varint, unknown scheme tag).
     Malformed,
+    /// A blob of a scheme (by its tag: 0 f32, 1 int8, 2 int4) that this build leaves out
+    /// (infer-core's features `f32`, `int8`, `int4`).
+    SchemeNotBuilt(u32),
     /// Bytes follow the blob's CRC-32.
     TrailingBytes,
     /// Zero inputs or classes, more than [`MAX_INPUTS`] inputs or more than
@@ -116,6 +119,10 @@ impl fmt::Display for Error {
             }
             Error::ChecksumMismatch => f.write_str("blob CRC-32 mismatch: the bytes are corrupted"),
             Error::Malformed => f.write_str("blob is malformed (invalid encoding)"),
+            Error::SchemeNotBuilt(tag) => write!(
+                f,
+                "blob scheme {tag} (0 f32, 1 int8, 2 int4) is not built in (infer-core features)"
+            ),
             Error::TrailingBytes => f.write_str("unexpected bytes after the blob's CRC-32"),
             // The limits written out: formatting them would cost code (see the assertion).
             Error::UnsupportedShape { inputs, classes } => write!(

@@ -42,17 +42,22 @@ type Quantized<'a> = (Packing, &'a [u8], &'a [u8], &'a [u8]);
 
 /// A blob's arrays as inference uses them: the quantized schemes share one path.
 enum Weights<'a> {
+    #[cfg(feature = "f32")]
     F32 { weights: &'a [u8], bias: &'a [u8] },
+    #[cfg(any(feature = "int8", feature = "int4"))]
     Quantized(Quantized<'a>),
 }
 
 impl<'a> From<Arrays<'a>> for Weights<'a> {
     fn from(arrays: Arrays<'a>) -> Self {
         match arrays {
+            #[cfg(feature = "f32")]
             Arrays::F32 { weights, bias } => Self::F32 { weights, bias },
+            #[cfg(feature = "int8")]
             Arrays::Int8 { weights, scales, bias } => {
                 Self::Quantized((Packing::Int8, weights, scales, bias))
             }
+            #[cfg(feature = "int4")]
             Arrays::Int4 { weights, scales, bias } => {
                 Self::Quantized((Packing::Int4, weights, scales, bias))
             }
@@ -79,9 +84,11 @@ fn first_largest(logits: impl Iterator<Item = f32>) -> usize {
 impl<'a> From<Blob<'a>> for Model<'a> {
     fn from(blob: Blob<'a>) -> Self {
         let prepared = match Weights::from(blob.arrays()) {
+            #[cfg(any(feature = "int8", feature = "int4"))]
             Weights::Quantized((packing, weights, ..)) => {
                 kernel::Prepared::new(packing, weights, blob.inputs())
             }
+            #[cfg(feature = "f32")]
             Weights::F32 { .. } => kernel::Prepared::default(),
         };
         Self { blob, prepared }
@@ -138,11 +145,14 @@ impl<'a> Model<'a> {
     pub fn logits_normalized(&self, input: &[f32]) -> Result<PerClass, Error> {
         self.check_input_len(input.len())?;
         match Weights::from(self.blob.arrays()) {
+            #[cfg(feature = "f32")]
             Weights::F32 { .. } if !input.iter().all(|x| x.is_finite()) => Err(Error::InvalidInput),
+            #[cfg(feature = "f32")]
             Weights::F32 { weights, bias } => {
                 let logits = &mut [0.0; MAX_CLASSES];
                 Ok(per_class(self.f32_logits(weights, bias, input, |x| x, logits)))
             }
+            #[cfg(any(feature = "int8", feature = "int4"))]
             Weights::Quantized(_) => Err(Error::SchemeMismatch),
         }
     }
@@ -150,6 +160,7 @@ impl<'a> Model<'a> {
     /// The most probable class for an image, without computing probabilities.
     pub fn classify(&self, image: &[u8]) -> Result<usize, Error> {
         #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
+        #[cfg(any(feature = "int8", feature = "int4"))]
         if let Weights::Quantized(arrays) = Weights::from(self.blob.arrays()) {
             self.check_input_len(image.len())?;
             let sums = &mut kernel::Sums::uninit();
@@ -183,6 +194,7 @@ impl<'a> Model<'a> {
     ) -> Result<&'s [f32], Error> {
         self.check_input_len(image.len())?;
         Ok(match Weights::from(self.blob.arrays()) {
+            #[cfg(any(feature = "int8", feature = "int4"))]
             Weights::Quantized(arrays) => {
                 let sums = &mut kernel::Sums::uninit();
                 let logits = self.used(scratch);
@@ -193,6 +205,7 @@ impl<'a> Model<'a> {
                 }
                 logits
             }
+            #[cfg(feature = "f32")]
             Weights::F32 { weights, bias } => {
                 self.f32_logits_of_pixels(weights, bias, image, scratch)
             }
