@@ -32,7 +32,7 @@ struct Aligned<T: ?Sized>(T);
 /// The firmware fails its run below this accuracy on the embedded images (percent).
 const MIN_ACCURACY_PERCENT: usize = 80;
 
-/// The kernel infer-core runs int8 models with on this build.
+/// The kernel infer-core runs int8 and int4 models with on this build.
 const KERNEL: &str = if cfg!(feature = "arm-mve") {
     "Helium (arm-mve)"
 } else if cfg!(feature = "arm-dsp") {
@@ -44,7 +44,7 @@ const KERNEL: &str = if cfg!(feature = "arm-mve") {
 /// The whole run, from the board's entry; true if the checks pass.
 fn program(ticker: board::Ticker) -> bool {
     hprintln!(
-        "board: {}; int8 kernel: {}; unaligned accesses: {}",
+        "board: {}; kernel: {}; unaligned accesses: {}",
         board::NAME,
         KERNEL,
         board::UNALIGNED
