@@ -1,9 +1,11 @@
 //! The firmware under QEMU gives exactly what infer-core computes on the host, on every core
 //! `scripts/firmware.sh` builds for (Cortex-M0, M3, M4F, M7, M33, M55, RISC-V rv32imac): for the
-//! compiled-in blob and for int8 and f32 blobs flashed into its WEIGHTS region. Cores without
-//! the DSP extension contain no DSP or Helium instructions. On the Cortex-M4F, unaligned
-//! accesses trap during decoding and inference, damaged blobs are refused, and a firmware built
-//! with a public key takes only blobs signed with its key, not rolled back.
+//! compiled-in blob and for int8, int4 and f32 blobs flashed into its WEIGHTS region, within
+//! instruction and stack budgets. Cores without the DSP extension contain no DSP or Helium
+//! instructions. On the Cortex-M4F, an int4-only build runs its compiled-in int4 blob within its
+//! flash budget and refuses other schemes, unaligned accesses trap during decoding and inference,
+//! damaged blobs are refused, and a firmware built with a public key takes only blobs signed
+//! with its key, not rolled back.
 //!
 //! Needs `qemu-system-arm`, `qemu-system-riscv32`, the five Rust targets and llvm-tools'
 //! `llvm-objdump`. Without them the tests say so and pass, except under CI (`CI=true`), where
@@ -96,7 +98,16 @@ fn tools_present() -> bool {
 
 /// Runs `scripts/firmware.sh` with `args`.
 fn firmware_sh(args: &[&str]) -> Output {
-    Command::new(repo().join("scripts/firmware.sh")).args(args).output().unwrap()
+    firmware_sh_with_schemes(None, args)
+}
+
+/// Runs `scripts/firmware.sh` with `args`, for the weight `schemes` given (else the default).
+fn firmware_sh_with_schemes(schemes: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(repo().join("scripts/firmware.sh"));
+    if let Some(schemes) = schemes {
+        command.env("FIRMWARE_SCHEMES", schemes);
+    }
+    command.args(args).output().unwrap()
 }
 
 /// Builds the firmware for `core` and returns its ELF.
@@ -135,6 +146,11 @@ impl Run {
 
 /// Runs `scripts/firmware.sh core`, with `blob` flashed into the WEIGHTS region if given.
 fn run_core(core: &str, blob: Option<&[u8]>) -> Run {
+    run_core_with_schemes(None, core, blob)
+}
+
+/// [`run_core`] for a build of the weight `schemes` given.
+fn run_core_with_schemes(schemes: Option<&str>, core: &str, blob: Option<&[u8]>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("weights.bin");
     let mut args = vec![core];
@@ -142,7 +158,7 @@ fn run_core(core: &str, blob: Option<&[u8]>) -> Run {
         std::fs::write(&path, blob).unwrap();
         args.push(path.to_str().unwrap());
     }
-    Run::of(&firmware_sh(&args))
+    Run::of(&firmware_sh_with_schemes(schemes, &args))
 }
 
 /// What the host computes for the same blob and images.
@@ -167,8 +183,9 @@ fn assert_bit_exact(run: &Run, blob: &[u8], core: &str) {
     assert_eq!(run.digest, digest, "logit bits differ between x86_64 and {core}:\n{}", run.output);
 }
 
-/// The compiled-in int8 blob, then int8 and f32 blobs of another model flashed into the
-/// WEIGHTS region: every logit bit as on the host.
+/// The compiled-in int8 blob, then int8 and f32 blobs of another model and the reference
+/// model's int4 blob flashed into the WEIGHTS region: every logit bit as on the host, and the
+/// quantized inferences within their budgets.
 fn bit_exact_on(core: &str) {
     if !tools_present() {
         return;
@@ -177,18 +194,28 @@ fn bit_exact_on(core: &str) {
     let expected = "weights: compiled-in (WEIGHTS region is empty)";
     assert!(run.output.contains(expected), "{core}:\n{}", run.output);
     assert_bit_exact(&run, &fixture("model.int8.postcard"), core);
-    let instructions = report_number(&run, "instructions per inference: ");
-    let stack = report_number(&run, "stack high-water per inference: ");
-    assert!(stack <= 1024, "{core}: {stack} bytes of stack per inference");
-    if let Some(budget) = instruction_budget(core) {
-        assert!(instructions <= budget, "{core}: {instructions} instructions, budget {budget}");
-    }
+    assert_within_budgets(&run, core, "int8");
     let int8 = quantize(&short_run().model).to_blob().unwrap();
     let f32 = short_run().model.to_blob().unwrap();
     for blob in [int8, f32] {
         let run = run_core(core, Some(&blob));
         assert!(run.output.contains("weights: flashed"), "{core}:\n{}", run.output);
         assert_bit_exact(&run, &blob, core);
+    }
+    let int4 = fixture("model.int4.postcard");
+    let run = run_core(core, Some(&int4));
+    assert!(run.output.contains("weights: flashed"), "{core}:\n{}", run.output);
+    assert_bit_exact(&run, &int4, core);
+    assert_within_budgets(&run, core, "int4");
+}
+
+/// Stack of one inference <= 1 KiB, and instructions within [`instruction_budget`].
+fn assert_within_budgets(run: &Run, core: &str, scheme: &str) {
+    let instructions = report_number(run, "instructions per inference: ");
+    let stack = report_number(run, "stack high-water per inference: ");
+    assert!(stack <= 1024, "{core} {scheme}: {stack} bytes of stack per inference");
+    if let Some(budget) = instruction_budget(core, scheme) {
+        assert!(instructions <= budget, "{core} {scheme}: {instructions} instructions > {budget}");
     }
 }
 
@@ -199,14 +226,53 @@ fn report_number(run: &Run, prefix: &str) -> u64 {
     number.unwrap_or_else(|| panic!("no `{prefix}N` in the report:\n{}", run.output))
 }
 
-/// The most instructions one int8 inference may take where a fast kernel runs (QEMU counts
-/// them deterministically, so this is a regression test, not a benchmark).
-fn instruction_budget(core: &str) -> Option<u64> {
-    match core {
-        "m4f" | "m7" | "m33" => Some(12_000),
-        "m55" => Some(1_500),
+/// The most instructions one inference of a `scheme` model may take where a fast kernel runs
+/// (QEMU counts them deterministically, so this is a regression test, not a benchmark).
+fn instruction_budget(core: &str, scheme: &str) -> Option<u64> {
+    match (core, scheme) {
+        ("m4f" | "m7" | "m33", "int8") => Some(12_000),
+        ("m4f" | "m7" | "m33", "int4") => Some(10_000),
+        ("m55", "int8") => Some(1_500),
         _ => None,
     }
+}
+
+/// A device that only runs int4 models: infer-core built with its `int4` feature alone runs
+/// the compiled-in int4 blob bit-exact and within the int4 budgets, refuses an int8 blob in the
+/// WEIGHTS region by its scheme (keeping the compiled-in one), and takes at most 8 KiB of
+/// flash with its weights (int8 alone: 12 KiB), measured by difference.
+#[test]
+fn an_int4_only_build_runs_int4_within_budgets_and_refuses_other_schemes() {
+    if !tools_present() {
+        return;
+    }
+    let int4 = fixture("model.int4.postcard");
+    let run = run_core_with_schemes(Some("int4"), "m4f", None);
+    assert!(run.output.contains("model: Int4, 784 inputs"), "{}", run.output);
+    assert_bit_exact(&run, &int4, "m4f (int4 only)");
+    assert_within_budgets(&run, "m4f", "int4");
+    let run = run_core_with_schemes(Some("int4"), "m4f", Some(&fixture("model.int8.postcard")));
+    let refused = "weights: compiled-in (WEIGHTS region rejected: blob scheme 1 ";
+    assert!(run.output.contains(refused), "{}", run.output);
+    assert_bit_exact(&run, &int4, "m4f (int4 only)");
+    for (schemes, budget) in [("int4", 8 * 1024), ("int8", 12 * 1024)] {
+        let flash = infer_core_flash("m4f", schemes);
+        assert!(flash <= budget, "{schemes} only: infer-core and its blob take {flash} B > {budget}");
+    }
+}
+
+/// Bytes of flash infer-core's code and the compiled-in blob take on `core` in a build of
+/// `schemes`, as `scripts/firmware-size.py` measures them.
+fn infer_core_flash(core: &str, schemes: &str) -> u64 {
+    let output = Command::new(repo().join("scripts/firmware-size.py"))
+        .args([core, "--schemes", schemes])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}{}", String::from_utf8_lossy(&output.stderr));
+    let line = report.lines().find_map(|l| l.split_once(" weights: ").map(|(_, rest)| rest));
+    let bytes = line.and_then(|l| l.split(' ').next()?.parse().ok());
+    bytes.unwrap_or_else(|| panic!("no flash figure in:\n{report}"))
 }
 
 /// One test per core, named for it, so that each reports on its own and they run in parallel.
