@@ -67,7 +67,7 @@ impl<'a> From<Arrays<'a>> for Weights<'a> {
 
 /// The index of the first largest of `logits`, as [`softmax::argmax`] finds it in a slice, but
 /// as they are computed, without an array to fill: with the Helium kernel, the argmax over an
-/// array is a large share of an int8 `classify` (elsewhere a small one, not worth the code).
+/// array is a large share of a quantized `classify` (elsewhere a small one, not worth the code).
 /// Quantized logits are never NaN (finite scales and biases, exact sums), so there is no error; a
 /// NaN would not be picked.
 #[cfg(any(test, all(target_arch = "arm", feature = "arm-mve")))]
@@ -283,7 +283,7 @@ mod tests {
     use super::first_largest;
     use crate::softmax::argmax;
 
-    /// The Helium build's int8 `classify` picks its class with `first_largest`: for logits
+    /// The Helium build's quantized `classify` picks its class with `first_largest`: for logits
     /// without NaN it must pick what `argmax` does. Every sequence of up to 4 logits drawn from
     /// values that tie, order and overflow in every way.
     #[test]
