@@ -14,7 +14,7 @@
 // A build that leaves out a scheme (features `f32`, `int8`, `int4`) leaves its code unused.
 #![cfg_attr(
     not(all(feature = "f32", feature = "int8", feature = "int4")),
-    allow(dead_code, unreachable_code, unused_imports, unused_variables)
+    allow(dead_code, irrefutable_let_patterns, unreachable_code, unused_imports, unused_variables)
 )]
 #[cfg(not(any(feature = "f32", feature = "int8", feature = "int4")))]
 compile_error!("infer-core runs no model without one of its features `f32`, `int8`, `int4`");

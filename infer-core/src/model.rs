@@ -214,6 +214,9 @@ impl<'a> Model<'a> {
 
     /// The quantized logits, class by class: the exact dot products (computed by `dots` into
     /// `sums`), each scaled and biased as the [`blob`](crate::blob) docs define.
+    /// Always inlined: as a call returning the iterator, it costs every inference a stack frame
+    /// and copies (the Helium classify most, relative to its few instructions).
+    #[inline(always)]
     fn quantized_logits<'s>(
         &self,
         (packing, weights, scales, bias): Quantized<'s>,

@@ -26,8 +26,10 @@ use crate::MAX_CLASSES;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Packing {
     /// One i8 per weight.
+    #[cfg(feature = "int8")]
     Int8,
     /// Two 4-bit weights per byte, low nibble first; each row starts on a byte.
+    #[cfg(feature = "int4")]
     Int4,
 }
 
@@ -38,7 +40,8 @@ pub(crate) type Sums = MaybeUninit<[i32; MAX_CLASSES]>;
 
 /// What the quantized kernel of this build needs besides the weights, computed from them once per
 /// model (`Model` keeps it) rather than at every inference. With `arm-mve` on Arm: the sum of
-/// each row times 128, where [`arm_mve`] starts the row's dot product. Elsewhere: nothing.
+/// each row times 128 (times 16 more for int4), where [`arm_mve`] starts the row's dot product.
+/// Elsewhere: nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Prepared {
     #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
@@ -50,8 +53,10 @@ impl Prepared {
     #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
     pub(crate) fn new(packing: Packing, weights: &[u8], inputs: usize) -> Self {
         match packing {
+            #[cfg(feature = "int8")]
             Packing::Int8 => Self { starts: arm_mve::starts(weights, inputs) },
-            Packing::Int4 => Self::default(),
+            #[cfg(feature = "int4")]
+            Packing::Int4 => Self { starts: arm_mve::int4_starts(weights, inputs) },
         }
     }
 
@@ -75,8 +80,10 @@ impl Prepared {
         sums: &'s mut Sums,
     ) -> &'s [i32] {
         match packing {
+            #[cfg(feature = "int8")]
             Packing::Int8 => self.int8_dots(weights, pixels, classes, sums),
-            Packing::Int4 => int4_dots(weights, pixels, classes, sums),
+            #[cfg(feature = "int4")]
+            Packing::Int4 => int4_dots(self, weights, pixels, classes, sums),
         }
     }
 
@@ -108,7 +115,19 @@ impl Prepared {
 }
 
 #[inline]
-fn int4_dots<'s>(weights: &[u8], pixels: &[u8], classes: usize, sums: &'s mut Sums) -> &'s [i32] {
+fn int4_dots<'s>(
+    #[cfg_attr(not(all(target_arch = "arm", feature = "arm-mve")), expect(unused_variables))]
+    prepared: &Prepared,
+    weights: &[u8],
+    pixels: &[u8],
+    classes: usize,
+    sums: &'s mut Sums,
+) -> &'s [i32] {
+    #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
+    let sums = match arm_mve::int4_dots(weights, &prepared.starts, pixels, classes, sums) {
+        Ok(dots) => return dots,
+        Err(sums) => sums,
+    };
     let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
     #[cfg(target_pointer_width = "64")]
     if wide::int4_dots(weights, pixels, dots) {
@@ -129,7 +148,9 @@ pub(crate) fn portable_dots<'s>(
 ) -> &'s [i32] {
     let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
     match packing {
+        #[cfg(feature = "int8")]
         Packing::Int8 => portable::int8_dots(weights, pixels, dots),
+        #[cfg(feature = "int4")]
         Packing::Int4 => portable::int4_dots(weights, pixels, dots),
     }
     dots
