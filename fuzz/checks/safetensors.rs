@@ -6,12 +6,14 @@
 //! replay test `trainer/tests/fuzz_replay.rs`, so both run exactly these checks.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use infer_core::{Model, Scheme};
-use trainer::data::{CLASSES, PIXELS};
-use trainer::model::{FloatModel, QuantizedModel};
+use trainer::calibration::Calibration;
+use trainer::data::{CLASSES, PIXELS, Split};
+use trainer::model::{FloatModel, Int4Model, QuantizedModel};
 use trainer::model_file::ModelFile;
-use trainer::quantize::quantize;
+use trainer::quantize::{quantize, quantize_int4};
 use trainer::safetensors_file::{self as file, Metadata};
 
 /// Checks `data` through every entry point that reads safetensors, and the blobs made of any
@@ -26,7 +28,9 @@ pub fn check(data: &[u8]) {
     }
     let float = file::parse_float(path, data);
     let int8 = file::parse_int8(path, data);
-    for error in [float.as_ref().err(), int8.as_ref().err(), tensors.as_ref().err()] {
+    let int4 = file::parse_int4(path, data);
+    let errors = [float.as_ref().err(), int8.as_ref().err(), int4.as_ref().err()];
+    for error in errors.into_iter().chain([tensors.as_ref().err()]) {
         assert!(error.is_none_or(|e| e.to_string().starts_with("fuzz.safetensors")));
     }
     if let Ok((model, meta)) = &float {
@@ -36,6 +40,11 @@ pub fn check(data: &[u8]) {
     if let Ok((model, meta)) = &int8 {
         assert_eq!(Some(meta), metadata.as_ref().ok());
         check_int8(model, meta);
+    }
+    if let Ok((model, meta)) = &int4 {
+        assert_eq!(Some(meta), metadata.as_ref().ok());
+        assert!(int8.is_err(), "an int4 file is refused by the int8 reader");
+        check_int4(model, meta);
     }
 
     // Told apart by content: what the specific readers give, or an error when both fail.
@@ -50,6 +59,14 @@ pub fn check(data: &[u8]) {
         Ok(ModelFile::Int8(model, meta)) => {
             let (m, md) = int8.as_ref().expect("parse_int8 reads what ModelFile reads");
             assert_eq!((m, md), (model, meta));
+        }
+        Ok(ModelFile::Int4(model, meta)) => {
+            let (m, md) = int4.as_ref().expect("parse_int4 reads what ModelFile reads");
+            assert_eq!((m, md), (model, meta));
+        }
+        // A file marked int4 is read as int4 or not at all; others as float or int8.
+        Err(error) if metadata.as_ref().is_ok_and(file::is_int4) => {
+            assert!(int4.is_err(), "ModelFile::parse failed: {error}");
         }
         Err(error) => {
             assert!(float.is_err() && int8.is_err(), "ModelFile::parse failed: {error}");
@@ -74,7 +91,7 @@ pub fn check(data: &[u8]) {
 }
 
 /// A float model: valid, round-trips through safetensors, and makes an f32 blob and (quantized)
-/// an int8 blob that infer-core accepts.
+/// int8 and int4 blobs that infer-core accepts.
 fn check_float(model: &FloatModel, meta: &Metadata) {
     assert_eq!((model.weight().len(), model.bias().len()), (CLASSES * PIXELS, CLASSES));
     assert!(model.weight().iter().chain(model.bias()).all(|v| v.is_finite()));
@@ -83,6 +100,26 @@ fn check_float(model: &FloatModel, meta: &Metadata) {
     assert_eq!((&again, &meta_again), (model, meta));
     check_blob(&model.to_blob(), Scheme::F32, model.bias());
     check_int8(&quantize(model), meta);
+    check_int4(&quantize_int4(model, calibration()), meta);
+}
+
+/// A calibration without images (plain rounding), made once: what int4 quantization of any
+/// weights must survive.
+fn calibration() -> &'static Calibration {
+    static CALIBRATION: OnceLock<Calibration> = OnceLock::new();
+    CALIBRATION
+        .get_or_init(|| Calibration::from_training(&Split { images: vec![], labels: vec![] }))
+}
+
+/// An int4 model: weights in -8..=7, round-trips through safetensors, makes an int4 blob.
+fn check_int4(model: &Int4Model, meta: &Metadata) {
+    assert!(model.weight().iter().all(|w| Int4Model::RANGE.contains(w)));
+    let bytes = file::int4_safetensors(model, meta).expect("a valid model serializes");
+    let (again, meta_again) = file::parse_int4(Path::new("again"), &bytes).unwrap();
+    let mut marked = meta.clone();
+    marked.insert(file::WEIGHT_BITS.into(), file::INT4_BITS.into());
+    assert_eq!((&again, &meta_again), (model, &marked));
+    check_blob(&model.to_blob(), Scheme::Int4, model.bias());
 }
 
 /// An int8 model: valid, round-trips through safetensors, makes an int8 blob.

@@ -1,4 +1,4 @@
-"""The trainer's files, read by numpy: the same accuracy, the same int8 predictions.
+"""The trainer's files, read by numpy: the same accuracy, the same int8 and int4 predictions.
 
 Needs only numpy and safetensors (`pip install numpy safetensors`). Runs the trainer binary
 named by $TRAINER, else `cargo run -q -p trainer --`. From the repository root:
@@ -48,8 +48,8 @@ def float_predictions(weight, bias):
 
 
 def int8_predictions(weight, scale, bias):
-    """The int8 model exactly as infer-core documents it: an exact integer dot product with
-    the raw pixels, then one f32 multiply by scale / 255 and one f32 add."""
+    """The int8 (and int4) model exactly as infer-core documents it: an exact integer dot
+    product with the raw pixels, then one f32 multiply by scale / 255 and one f32 add."""
     dots = IMAGES.astype(np.int32) @ weight.astype(np.int32).T
     logits = dots.astype(np.float32) * (scale / np.float32(255)) + bias
     return np.argmax(logits, axis=1)  # the first maximum, as infer-core's argmax
@@ -83,15 +83,27 @@ class TrainedFiles(unittest.TestCase):
         accuracy = 100 * np.mean(float_predictions(tensors["linear.weight"], tensors["linear.bias"]) == LABELS)
         self.assertAlmostEqual(accuracy, reported, delta=0.02)
 
-    def test_int8_file_gives_exactly_infer_cores_predictions(self):
-        t = load_file(self.out / "model.int8.safetensors")
-        self.assertEqual(t["linear.weight"].dtype, np.int8)
-        ours = int8_predictions(t["linear.weight"], t["linear.weight_scale"], t["linear.bias"])
-        device = json.loads(trainer("eval", self.out / "model.int8.postcard", "--json"))
-        np.testing.assert_array_equal(ours, np.array(device["predictions"]))
-        with safe_open(self.out / "model.int8.safetensors", "np") as f:
-            reported = f.metadata()["int8_test_accuracy"]
-        self.assertEqual(f"{100 * np.mean(ours == LABELS):.2f}", reported)
+    def test_int8_and_int4_files_give_exactly_infer_cores_predictions(self):
+        for scheme in ("int8", "int4"):
+            with self.subTest(scheme):
+                t = load_file(self.out / f"model.{scheme}.safetensors")
+                self.assertEqual(t["linear.weight"].dtype, np.int8)
+                ours = int8_predictions(t["linear.weight"], t["linear.weight_scale"], t["linear.bias"])
+                device = json.loads(trainer("eval", self.out / f"model.{scheme}.postcard", "--json"))
+                np.testing.assert_array_equal(ours, np.array(device["predictions"]))
+                with safe_open(self.out / f"model.{scheme}.safetensors", "np") as f:
+                    reported = f.metadata()[f"{scheme}_test_accuracy"]
+                self.assertEqual(f"{100 * np.mean(ours == LABELS):.2f}", reported)
+
+    def test_int4_file_holds_int4_values_one_per_int8_and_says_so(self):
+        t = load_file(self.out / "model.int4.safetensors")
+        weight = t["linear.weight"]
+        self.assertEqual((weight.shape, weight.dtype), ((10, 784), np.int8))
+        self.assertTrue(np.all((weight >= -8) & (weight <= 7)))
+        self.assertEqual((weight.min(), weight.max()), (-8, 7), "the whole int4 range is used")
+        self.assertEqual(t["linear.weight_scale"].shape, (10,))
+        with safe_open(self.out / "model.int4.safetensors", "np") as f:
+            self.assertEqual(f.metadata()["weight_bits"], "4")
 
 
 class ExportFromNumpy(unittest.TestCase):
@@ -112,6 +124,11 @@ class ExportFromNumpy(unittest.TestCase):
             int8 = json.loads(trainer("eval", d / "device" / "model.int8.postcard", "--json"))
             np.testing.assert_array_equal(np.array(int8["predictions"]), int8_predictions(q, scale, bias))
 
+            int4 = load_file(d / "device" / "model.int4.safetensors")
+            int4_ours = int8_predictions(int4["linear.weight"], int4["linear.weight_scale"], bias)
+            int4_device = json.loads(trainer("eval", d / "device" / "model.int4.postcard", "--json"))
+            np.testing.assert_array_equal(np.array(int4_device["predictions"]), int4_ours)
+
             f32 = json.loads(trainer("eval", d / "device" / "model.f32.postcard", "--json"))
             differ = np.sum(np.array(f32["predictions"]) != float_predictions(weight, bias))
             self.assertLessEqual(differ, 2, "f32 blob vs numpy: only summation-order ties may differ")
@@ -119,3 +136,24 @@ class ExportFromNumpy(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Int4FromNumpy(unittest.TestCase):
+    def test_a_numpy_written_int4_file_is_run_with_numpys_predictions(self):
+        rng = np.random.default_rng(11)
+        weight = rng.integers(-8, 8, size=(10, 784)).astype(np.int8)
+        scale = rng.uniform(0.001, 0.01, size=10).astype(np.float32)
+        bias = rng.normal(0, 0.1, size=10).astype(np.float32)
+        tensors = {"linear.weight": weight, "linear.weight_scale": scale, "linear.bias": bias}
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "model.int4.safetensors"
+            save_file(tensors, path, metadata={"weight_bits": "4"})
+            run = json.loads(trainer("eval", path, "--json"))
+            self.assertEqual(run["kind"], "int4-safetensors")
+            np.testing.assert_array_equal(np.array(run["predictions"]), int8_predictions(weight, scale, bias))
+
+            weight[3, 5] = 8
+            save_file(tensors, path, metadata={"weight_bits": "4"})
+            bad = subprocess.run([*TRAINER, "eval", str(path)], cwd=ROOT, capture_output=True, text=True)
+            self.assertEqual(bad.returncode, 65, bad.stderr)
+            self.assertIn("outside the int4 range -8..=7", bad.stderr)

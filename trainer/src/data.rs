@@ -190,6 +190,13 @@ impl Mnist {
         Ok(Mnist { train, test, digests: [a, b, c, d] })
     }
 
+    /// The training split alone, from `dir` as [`load`](Self::load) finds it: what int4
+    /// quantization is calibrated on, without even reading the test files.
+    pub fn load_training(dir: &Path) -> Result<Split, DataError> {
+        let [images, labels] = [FILES[0], FILES[1]].map(|name| locate(dir, name));
+        Ok(Split::load(&images?, &labels?)?.0)
+    }
+
     /// The SHA-256 of each file by name, as the model metadata and checkpoints record them.
     pub fn sha256_by_name(&self) -> std::collections::BTreeMap<String, String> {
         self.digests.iter().map(|d| (d.name.clone(), d.sha256.clone())).collect()

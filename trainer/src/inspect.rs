@@ -18,7 +18,7 @@ use crate::safetensors_file::{self as file, FileError};
 pub struct Inspection {
     /// The file.
     pub path: String,
-    /// Blob or safetensors, float or int8.
+    /// Blob or safetensors, float, int8 or int4.
     pub kind: Kind,
     /// File size.
     pub bytes: usize,
@@ -28,7 +28,7 @@ pub struct Inspection {
     pub status: String,
     /// Blob layout version, or the safetensors `format_version` metadata.
     pub format_version: Option<String>,
-    /// `f32` or `int8`.
+    /// `f32`, `int8` or `int4`.
     pub scheme: Option<&'static str>,
     /// Inputs per example.
     pub inputs: Option<usize>,
@@ -92,10 +92,12 @@ pub fn inspect(path: &Path, public_key: Option<&VerifyingKey>) -> Result<Inspect
                 inspection.status = error.to_string();
             }
         },
-        ModelFile::Float(_, metadata) | ModelFile::Int8(_, metadata) => {
+        ModelFile::Float(_, metadata)
+        | ModelFile::Int8(_, metadata)
+        | ModelFile::Int4(_, metadata) => {
             inspection.metadata = metadata.into_iter().collect();
             inspection.format_version = inspection.metadata.get("format_version").cloned();
-            inspection.scheme = Some(if file_is_int8(&inspection.kind) { "int8" } else { "f32" });
+            inspection.scheme = Some(file_scheme(inspection.kind));
             inspection.inputs = Some(crate::data::PIXELS);
             inspection.classes = Some(crate::data::CLASSES);
             inspection.tensors = file::tensors(path, &bytes)?
@@ -124,14 +126,21 @@ fn describe_blob(inspection: &mut Inspection, blob: &[u8]) {
     }
 }
 
-fn file_is_int8(kind: &Kind) -> bool {
-    *kind == Kind::Int8Safetensors
+/// The scheme of a safetensors file's weights.
+fn file_scheme(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Int8Safetensors => "int8",
+        Kind::Int4Safetensors => "int4",
+        _ => "f32",
+    }
 }
 
 fn scheme_name(scheme: Scheme) -> &'static str {
     match scheme {
         Scheme::F32 => "f32",
-        _ => "int8",
+        Scheme::Int8 => "int8",
+        Scheme::Int4 => "int4",
+        _ => "unknown",
     }
 }
 

@@ -1,9 +1,10 @@
-//! Train multinomial logistic regression on MNIST with candle, quantize it to int8, and export
+//! Train multinomial logistic regression on MNIST with candle, quantize it to int8 and int4, and export
 //! it for PyTorch (safetensors) and for devices (`infer-core` blobs).
 //!
 //! The pipeline, one module per step: [`data`] reads and validates the IDX files, [`train`]
-//! fits the model with the [`settings`], [`quantize`] makes the int8 version, [`eval`] measures
-//! it with `infer-core` (the code the device runs), [`safetensors_file`] and the blobs of
+//! fits the model with the [`settings`], [`quantize`] makes the int8 version and, with the
+//! [`calibration`] of the training images, the int4 one, [`eval`] measures them with
+//! `infer-core` (the code the device runs), [`safetensors_file`] and the blobs of
 //! [`model`] are the files, named in [`file_names`] and written by [`atomic_write`].
 //!
 //! Without the default `candle` feature only the file formats remain (data, models, files,
@@ -11,6 +12,7 @@
 
 pub mod atomic_write;
 pub mod bytes;
+pub mod calibration;
 #[cfg(feature = "candle")]
 pub mod checkpoint;
 pub mod data;
@@ -21,6 +23,7 @@ pub mod eval;
 pub mod file_names;
 pub mod history;
 pub mod inspect;
+mod linalg;
 pub mod model;
 pub mod model_file;
 #[cfg(feature = "candle")]

@@ -37,7 +37,7 @@ const EXIT_CODES: &str = "Exit codes: 0 success, 1 failure (e.g. training diverg
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train on MNIST, quantize to int8, and write the float, int8 and device files.
+    /// Train on MNIST, quantize to int8 and int4, and write the float, int8, int4 and device files.
     #[command(after_help = "Examples:\n  trainer train\n  trainer train --preset tutorial\n  \
                             trainer train --data-dir ~/data --device cuda --out-dir runs/a\n\n\
                             candle sizes its CPU thread pool from RAYON_NUM_THREADS; this model's \
@@ -46,7 +46,8 @@ enum Command {
     /// Accuracy, per-class accuracy and confusion matrix of a model file, run by infer-core.
     #[command(
         after_help = "Examples:\n  trainer eval\n  trainer eval artifacts/model.safetensors --json\n  \
-                            trainer eval model.int8.postcard --images imgs.idx3-ubyte --labels lbls.idx1-ubyte"
+                            trainer eval model.int8.postcard --images imgs.idx3-ubyte --labels lbls.idx1-ubyte\n  \
+                            trainer eval artifacts/model.int4.postcard"
     )]
     Eval(eval::Args),
     /// The top classes for a picture of a digit (PNG or JPEG) or a test image.
@@ -60,7 +61,8 @@ enum Command {
                             trainer inspect artifacts/model.safetensors --json")]
     Inspect(inspect::Args),
     /// Quantize a float safetensors (`linear.weight` [10, 784], `linear.bias` [10]; ours or one
-    /// saved from PyTorch) and write the int8 safetensors and both device blobs.
+    /// saved from PyTorch) and write the int8 and int4 safetensors and the three device blobs
+    /// (int4 rounding is calibrated on the MNIST training images).
     #[command(after_help = "Examples:\n  trainer export model.safetensors --out-dir device/\n\n\
                             From PyTorch: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\")")]
     Export(export::Args),

@@ -4,11 +4,11 @@ use infer_core::blob::{self, Params};
 
 use crate::data::{CLASSES, PIXELS};
 
-/// `LogisticRegressionModel.linear.weight`: f32 `[10, 784]`, or i8 in the int8 file.
+/// `LogisticRegressionModel.linear.weight`: f32 `[10, 784]`, or i8 in the int8 and int4 files.
 pub const WEIGHT: &str = "linear.weight";
 /// `LogisticRegressionModel.linear.bias`: f32 `[10]`.
 pub const BIAS: &str = "linear.bias";
-/// int8 file only: f32 `[10]`, dequantized weight = weight x weight_scale of its class.
+/// int8 and int4 files only: f32 `[10]`, dequantized weight = weight x weight_scale of its class.
 pub const WEIGHT_SCALE: &str = "linear.weight_scale";
 
 /// Why parameters cannot form a model.
@@ -30,6 +30,23 @@ pub enum ModelError {
     NotFinite {
         /// Tensor name.
         name: &'static str,
+    },
+    /// An int4 weight is outside `-8..=7`.
+    #[error("{name} holds {value} at index {index}, outside the int4 range -8..=7")]
+    OutOfRange {
+        /// Tensor name.
+        name: &'static str,
+        /// Position of the value, row-major.
+        index: usize,
+        /// The value found.
+        value: i8,
+    },
+    /// An int4 class has a zero scale but non-zero weights: devices refuse such blobs, as a
+    /// zero scale is kept for all-zero rows so that every model has one encoding.
+    #[error("{WEIGHT_SCALE} of class {class} is 0 but its weights are not all 0")]
+    ZeroScale {
+        /// The class.
+        class: usize,
     },
 }
 
@@ -129,5 +146,66 @@ impl QuantizedModel {
             scales: &self.scale,
             bias: &self.bias,
         })
+    }
+}
+
+/// The int4 model: [`QuantizedModel`]'s layout with weights in `-8..=7`, one per `i8` here and
+/// in the int4 safetensors (so numpy and PyTorch read them as they are), two per byte in the
+/// blob.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int4Model(QuantizedModel);
+
+impl Int4Model {
+    /// The range of an int4 weight.
+    pub const RANGE: std::ops::RangeInclusive<i8> = -8..=7;
+
+    /// Validates as [`QuantizedModel::new`] does, then as [`Int4Model::try_from`] does.
+    pub fn new(weight: Vec<i8>, scale: Vec<f32>, bias: Vec<f32>) -> Result<Self, ModelError> {
+        Self::try_from(QuantizedModel::new(weight, scale, bias)?)
+    }
+
+    /// Quantized weights in `-8..=7`, `[class][pixel]`.
+    pub fn weight(&self) -> &[i8] {
+        self.0.weight()
+    }
+
+    /// One scale per class.
+    pub fn scale(&self) -> &[f32] {
+        self.0.scale()
+    }
+
+    /// Biases, one per class.
+    pub fn bias(&self) -> &[f32] {
+        self.0.bias()
+    }
+
+    /// The int4 device blob.
+    pub fn to_blob(&self) -> Result<Vec<u8>, infer_core::Error> {
+        blob::encode(&Params::Int4 {
+            inputs: PIXELS,
+            classes: CLASSES,
+            weights: self.weight(),
+            scales: self.scale(),
+            bias: self.bias(),
+        })
+    }
+}
+
+impl TryFrom<QuantizedModel> for Int4Model {
+    type Error = ModelError;
+
+    /// Checks that every weight is in [`Int4Model::RANGE`] and that a zero scale has only zero
+    /// weights: all that a device checks of an int4 blob beyond what an int8 one must pass.
+    fn try_from(model: QuantizedModel) -> Result<Self, ModelError> {
+        if let Some((index, &value)) =
+            model.weight.iter().enumerate().find(|(_, w)| !Self::RANGE.contains(w))
+        {
+            return Err(ModelError::OutOfRange { name: WEIGHT, index, value });
+        }
+        let mut rows = model.weight.chunks_exact(PIXELS).zip(&model.scale);
+        if let Some(class) = rows.position(|(row, &s)| s == 0.0 && row.iter().any(|&w| w != 0)) {
+            return Err(ModelError::ZeroScale { class });
+        }
+        Ok(Self(model))
     }
 }

@@ -1,11 +1,12 @@
-//! Any model file, told apart by its content: a device blob, or a float or int8 safetensors.
+//! Any model file, told apart by its content: a device blob, or a float, int8 or int4
+//! safetensors.
 
 use std::path::Path;
 
 use safetensors::Dtype;
 use serde::Serialize;
 
-use crate::model::{FloatModel, QuantizedModel, WEIGHT};
+use crate::model::{FloatModel, Int4Model, QuantizedModel, WEIGHT};
 use crate::safetensors_file::{self as file, FileError, Metadata};
 
 /// A model file, read and validated.
@@ -20,11 +21,14 @@ pub enum ModelFile {
     Float(FloatModel, Metadata),
     /// An int8 safetensors (`linear.weight` I8, `linear.weight_scale`).
     Int8(QuantizedModel, Metadata),
+    /// An int4 safetensors (as int8, values in -8..=7, marked by `weight_bits` = 4).
+    Int4(Int4Model, Metadata),
 }
 
 impl ModelFile {
-    /// Reads `path`: a blob if it starts with the blob magic, else safetensors, float or int8 by
-    /// the dtype of `linear.weight`.
+    /// Reads `path`: a blob if it starts with the blob magic, else safetensors: int4 if its
+    /// metadata says `weight_bits` = 4 (whatever its tensors, so a damaged int4 file gets the
+    /// int4 reader's error), else int8 or float by the dtype of `linear.weight`.
     pub fn open(path: &Path) -> Result<Self, FileError> {
         Self::parse(path, &file::read(path)?)
     }
@@ -38,6 +42,9 @@ impl ModelFile {
             return Ok(Self::Signed(bytes.to_vec()));
         }
         let dtype = file::tensors(path, bytes)?.into_iter().find(|(name, ..)| name == WEIGHT);
+        if file::is_int4(&file::metadata(path, bytes)?) {
+            return file::parse_int4(path, bytes).map(|(model, meta)| Self::Int4(model, meta));
+        }
         match dtype {
             Some((_, Dtype::I8, _)) => {
                 file::parse_int8(path, bytes).map(|(model, meta)| Self::Int8(model, meta))
@@ -53,11 +60,13 @@ impl ModelFile {
             Self::Signed(_) => Kind::SignedBlob,
             Self::Float(..) => Kind::FloatSafetensors,
             Self::Int8(..) => Kind::Int8Safetensors,
+            Self::Int4(..) => Kind::Int4Safetensors,
         }
     }
 
     /// The blob a device would run for this model: the file itself, the blob in the signed
-    /// envelope, or the encoding of its weights (f32 for a float file, int8 for an int8 file).
+    /// envelope, or the encoding of its weights (f32 for a float file, int8 or int4 for a
+    /// quantized one).
     pub fn device_blob(&self) -> Result<Vec<u8>, infer_core::Error> {
         match self {
             Self::Blob(bytes) => Ok(bytes.clone()),
@@ -70,6 +79,7 @@ impl ModelFile {
             }
             Self::Float(model, _) => model.to_blob(),
             Self::Int8(model, _) => model.to_blob(),
+            Self::Int4(model, _) => model.to_blob(),
         }
     }
 }
@@ -86,6 +96,8 @@ pub enum Kind {
     FloatSafetensors,
     /// `model.int8.safetensors`.
     Int8Safetensors,
+    /// `model.int4.safetensors`.
+    Int4Safetensors,
 }
 
 impl std::fmt::Display for Kind {
@@ -95,6 +107,7 @@ impl std::fmt::Display for Kind {
             Kind::SignedBlob => "signed device blob",
             Kind::FloatSafetensors => "float safetensors",
             Kind::Int8Safetensors => "int8 safetensors",
+            Kind::Int4Safetensors => "int4 safetensors",
         })
     }
 }

@@ -1,4 +1,4 @@
-//! Safetensors files: the float and int8 models (PyTorch's names and layout) and the tensor
+//! Safetensors files: the float, int8 and int4 models (PyTorch's names and layout) and the tensor
 //! reading and writing that checkpoints share, with a deterministic header.
 
 use std::collections::BTreeMap;
@@ -11,10 +11,16 @@ use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::bytes::{f32s_from_le, f32s_to_le};
 use crate::data::{CLASSES, PIXELS};
-use crate::model::{BIAS, FloatModel, ModelError, QuantizedModel, WEIGHT, WEIGHT_SCALE};
+use crate::model::{BIAS, FloatModel, Int4Model, ModelError, QuantizedModel, WEIGHT, WEIGHT_SCALE};
 
 /// Version of the safetensors files' layout and metadata keys.
 pub const FORMAT_VERSION: &str = "1";
+
+/// The metadata key that marks an int4 file, with the value [`INT4_BITS`]: its I8 weights
+/// could also be read as int8 ones, so the values alone cannot tell the two apart.
+pub const WEIGHT_BITS: &str = "weight_bits";
+/// [`WEIGHT_BITS`] of an int4 file.
+pub const INT4_BITS: &str = "4";
 
 /// String metadata stored in the safetensors header, in key order.
 pub type Metadata = BTreeMap<String, String>;
@@ -57,6 +63,20 @@ pub enum FileError {
         /// What is wrong.
         source: ModelError,
     },
+    /// The `weight_bits` metadata names no scheme this reader takes (e.g. an int4 file given
+    /// to the int8 reader).
+    #[error(
+        "{path}: metadata `{WEIGHT_BITS}` is {}, expected {expected}",
+        found.as_ref().map_or("absent".into(), |bits| format!("{bits:?}"))
+    )]
+    WeightBits {
+        /// The file.
+        path: PathBuf,
+        /// The value found, if any.
+        found: Option<String>,
+        /// What the reader takes, in words.
+        expected: &'static str,
+    },
     /// A training checkpoint is invalid.
     #[error("{path}: {problem}")]
     Checkpoint {
@@ -85,9 +105,27 @@ pub fn float_safetensors(model: &FloatModel, metadata: &Metadata) -> Result<Vec<
 
 /// The int8 model as safetensors: I8 weight, F32 weight_scale and bias.
 pub fn int8_safetensors(model: &QuantizedModel, metadata: &Metadata) -> Result<Vec<u8>, FileError> {
-    let weight: Vec<u8> = model.weight().iter().map(|w| w.cast_unsigned()).collect();
-    let scale = f32s_to_le(model.scale());
-    let bias = f32s_to_le(model.bias());
+    quantized_safetensors(model.weight(), model.scale(), model.bias(), metadata)
+}
+
+/// The int4 model as safetensors: as [`int8_safetensors`], one weight in `-8..=7` per I8 (so
+/// numpy and PyTorch read them as they are), with `weight_bits` = 4 added to the metadata.
+pub fn int4_safetensors(model: &Int4Model, metadata: &Metadata) -> Result<Vec<u8>, FileError> {
+    let mut metadata = metadata.clone();
+    metadata.insert(WEIGHT_BITS.into(), INT4_BITS.into());
+    quantized_safetensors(model.weight(), model.scale(), model.bias(), &metadata)
+}
+
+/// I8 weight, F32 weight_scale and bias.
+fn quantized_safetensors(
+    weight: &[i8],
+    scale: &[f32],
+    bias: &[f32],
+    metadata: &Metadata,
+) -> Result<Vec<u8>, FileError> {
+    let weight: Vec<u8> = weight.iter().map(|w| w.cast_unsigned()).collect();
+    let scale = f32s_to_le(scale);
+    let bias = f32s_to_le(bias);
     serialize(
         [
             (WEIGHT, Dtype::I8, vec![CLASSES, PIXELS], &weight[..]),
@@ -143,6 +181,11 @@ pub fn read_int8(path: &Path) -> Result<(QuantizedModel, Metadata), FileError> {
     parse_int8(path, &read(path)?)
 }
 
+/// Reads an int4 model as written by [`int4_safetensors`].
+pub fn read_int4(path: &Path) -> Result<(Int4Model, Metadata), FileError> {
+    parse_int4(path, &read(path)?)
+}
+
 /// [`read_float`] on bytes already read from `path`.
 pub fn parse_float(path: &Path, bytes: &[u8]) -> Result<(FloatModel, Metadata), FileError> {
     let file = parse(path, bytes)?;
@@ -153,16 +196,45 @@ pub fn parse_float(path: &Path, bytes: &[u8]) -> Result<(FloatModel, Metadata), 
     Ok((model, metadata(path, bytes)?))
 }
 
-/// [`read_int8`] on bytes already read from `path`.
+/// [`read_int8`] on bytes already read from `path`. A file marked int4 (`weight_bits` = 4) is
+/// refused: it is read by [`parse_int4`].
 pub fn parse_int8(path: &Path, bytes: &[u8]) -> Result<(QuantizedModel, Metadata), FileError> {
     let file = parse(path, bytes)?;
-    let weight = tensor(path, &file, WEIGHT, Dtype::I8, &[CLASSES, PIXELS])?;
-    let scale = tensor(path, &file, WEIGHT_SCALE, Dtype::F32, &[CLASSES])?;
-    let bias = tensor(path, &file, BIAS, Dtype::F32, &[CLASSES])?;
-    let weight = weight.iter().map(|b| b.cast_signed()).collect();
-    let model = QuantizedModel::new(weight, f32s_from_le(scale), f32s_from_le(bias))
+    let metadata = metadata(path, bytes)?;
+    let found = metadata.get(WEIGHT_BITS);
+    if found.is_some_and(|bits| bits != "8") {
+        let (found, expected) = (found.cloned(), "8 or absent (an int8 file)");
+        return Err(FileError::WeightBits { path: path.into(), found, expected });
+    }
+    Ok((quantized_model(path, &file)?, metadata))
+}
+
+/// [`read_int4`] on bytes already read from `path`: needs `weight_bits` = 4 in the metadata.
+pub fn parse_int4(path: &Path, bytes: &[u8]) -> Result<(Int4Model, Metadata), FileError> {
+    let file = parse(path, bytes)?;
+    let metadata = metadata(path, bytes)?;
+    if !is_int4(&metadata) {
+        let (found, expected) = (metadata.get(WEIGHT_BITS).cloned(), "4 (an int4 file)");
+        return Err(FileError::WeightBits { path: path.into(), found, expected });
+    }
+    let model = Int4Model::try_from(quantized_model(path, &file)?)
         .map_err(|source| FileError::Model { path: path.into(), source })?;
-    Ok((model, metadata(path, bytes)?))
+    Ok((model, metadata))
+}
+
+/// Whether `metadata` marks an int4 file.
+pub fn is_int4(metadata: &Metadata) -> bool {
+    metadata.get(WEIGHT_BITS).is_some_and(|bits| bits == INT4_BITS)
+}
+
+/// The I8 weight, F32 weight_scale and F32 bias of an int8 or int4 file, validated.
+fn quantized_model(path: &Path, file: &SafeTensors<'_>) -> Result<QuantizedModel, FileError> {
+    let weight = tensor(path, file, WEIGHT, Dtype::I8, &[CLASSES, PIXELS])?;
+    let scale = tensor(path, file, WEIGHT_SCALE, Dtype::F32, &[CLASSES])?;
+    let bias = tensor(path, file, BIAS, Dtype::F32, &[CLASSES])?;
+    let weight = weight.iter().map(|b| b.cast_signed()).collect();
+    QuantizedModel::new(weight, f32s_from_le(scale), f32s_from_le(bias))
+        .map_err(|source| FileError::Model { path: path.into(), source })
 }
 
 /// The tensors of a safetensors file: name, dtype and shape, sorted by name.

@@ -44,15 +44,17 @@ fn keygen_export_signed_inspect_verified() {
     let out = dir.path().join("out");
     let export = export_signed(&out, &key, "9");
     assert!(export.status.success(), "{}", stderr(&export));
-    let plain = std::fs::read(out.join("model.int8.postcard")).unwrap();
-    let signed = std::fs::read(out.join("model.int8.signed")).unwrap();
     let mut public = [0u8; 32];
     for (i, byte) in public.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&public_hex[2 * i..2 * i + 2], 16).unwrap();
     }
-    // What a device does with it: verified, counter 9, the same blob inside.
-    let verified = infer_core::signed::open(&signed, &public, 9).unwrap();
-    assert_eq!((verified.counter, verified.blob), (9, &plain[..]));
+    // What a device does with each: verified, counter 9, the same blob inside.
+    for scheme in ["f32", "int8", "int4"] {
+        let plain = std::fs::read(out.join(format!("model.{scheme}.postcard"))).unwrap();
+        let signed = std::fs::read(out.join(format!("model.{scheme}.signed"))).unwrap();
+        let verified = infer_core::signed::open(&signed, &public, 9).unwrap();
+        assert_eq!((verified.counter, verified.blob), (9, &plain[..]), "{scheme}");
+    }
 
     let inspect = trainer(&[
         "inspect",

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use image::{GrayImage, imageops};
 use infer_core::blob::{self, Params};
 use trainer::data::{Mnist, bundled_dir};
-use trainer::safetensors_file::{self, float_safetensors, read_float, read_int8};
+use trainer::safetensors_file::{self, float_safetensors, read_float, read_int4, read_int8};
 
 fn trainer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().unwrap()
@@ -46,6 +46,15 @@ fn eval_reports_what_train_reported_for_every_model_file() {
     assert_eq!(format!("{:.2}", blob["accuracy"].as_f64().unwrap()), reported);
     let int8 = json(&trainer(&["eval", &file("model.int8.safetensors"), "--json"]));
     assert_eq!(int8["predictions"], blob["predictions"], "same int8 model, same predictions");
+    let int4_reported = inspection["metadata"]["int4_test_accuracy"].as_str().unwrap();
+    let int4_blob = json(&trainer(&["eval", &file("model.int4.postcard"), "--json"]));
+    assert_eq!(format!("{:.2}", int4_blob["accuracy"].as_f64().unwrap()), int4_reported);
+    let int4 = json(&trainer(&["eval", &file("model.int4.safetensors"), "--json"]));
+    assert_eq!(int4["predictions"], int4_blob["predictions"], "same int4 model, same predictions");
+    assert_eq!(
+        (int4["kind"].as_str(), int4_blob["kind"].as_str()),
+        (Some("int4-safetensors"), Some("blob"))
+    );
     let float = json(&trainer(&["eval", &file("model.safetensors"), "--json"]));
     let float_reported = inspection["metadata"]["float_test_accuracy"].as_str().unwrap();
     let float_accuracy = float["accuracy"].as_f64().unwrap();
@@ -71,6 +80,17 @@ fn inspect_describes_valid_and_damaged_blobs() {
         (blob["inputs"].as_u64(), blob["classes"].as_u64(), blob["bytes"].as_u64()),
         (Some(784), Some(10), Some(7964))
     );
+    let int4 = json(&trainer(&["inspect", &file("model.int4.postcard"), "--json"]));
+    assert_eq!((int4["valid"].as_bool(), int4["scheme"].as_str()), (Some(true), Some("int4")));
+    assert_eq!(int4["bytes"].as_u64(), Some(4044), "two weights per byte");
+    let int4 = json(&trainer(&["inspect", &file("model.int4.safetensors"), "--json"]));
+    assert_eq!(
+        (int4["kind"].as_str(), int4["scheme"].as_str()),
+        (Some("int4-safetensors"), Some("int4"))
+    );
+    assert_eq!(int4["metadata"]["weight_bits"], "4");
+    let text = String::from_utf8(trainer(&["inspect", &file("model.int4.safetensors")]).stdout);
+    assert!(text.unwrap().contains("int4 safetensors"));
 
     let dir = tempfile::tempdir().unwrap();
     let damaged = dir.path().join("damaged.postcard");
@@ -105,7 +125,7 @@ fn export_of_the_reference_model_writes_the_committed_blobs() {
     let out = dir.path().to_str().unwrap();
     let run = trainer(&["export", &fixture("model.safetensors"), "--out-dir", out, "-q"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    for name in ["model.int8.postcard", "model.f32.postcard"] {
+    for name in ["model.int8.postcard", "model.f32.postcard", "model.int4.postcard"] {
         let written = std::fs::read(dir.path().join(name)).unwrap();
         assert!(
             written == std::fs::read(fixture(name)).unwrap(),
@@ -147,6 +167,10 @@ fn predict_a_picture_like_the_test_image_it_shows() {
         agree += usize::from(from_picture["class"] == from_index["class"]);
     }
     assert!(agree >= 18, "only {agree} of 20 pictures classified like their test images");
+    for model in [file("model.int4.postcard"), file("model.int4.safetensors")] {
+        let seven = json(&trainer(&["predict", "--index", "0", "--model", &model, "--json"]));
+        assert_eq!((seven["label"].as_u64(), seven["class"].as_u64()), (Some(7), Some(7)));
+    }
 
     let picture = picture_of_test_image(0, dir.path());
     let forced = json(&trainer(&[
@@ -176,7 +200,7 @@ fn export_takes_a_float_safetensors_to_the_device_files() {
     let out = dir.path().to_str().unwrap();
     let run = trainer(&["export", &file("model.safetensors"), "--out-dir", out, "-q"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    for name in ["model.int8.postcard", "model.f32.postcard"] {
+    for name in ["model.int8.postcard", "model.f32.postcard", "model.int4.postcard"] {
         let same =
             std::fs::read(dir.path().join(name)).unwrap() == std::fs::read(file(name)).unwrap();
         assert!(same, "{name} differs from the one `train` wrote");
@@ -186,6 +210,37 @@ fn export_takes_a_float_safetensors_to_the_device_files() {
     let (trained, _) = read_int8(Path::new(&file("model.int8.safetensors"))).unwrap();
     assert_eq!(exported, trained);
     assert_eq!(metadata["exported_from"], file("model.safetensors"));
+    let (exported, _) = read_int4(&dir.path().join("model.int4.safetensors")).unwrap();
+    let (trained, _) = read_int4(Path::new(&file("model.int4.safetensors"))).unwrap();
+    assert_eq!(exported, trained);
+}
+
+#[test]
+fn int4_quantization_reads_the_training_files_only() {
+    // A data directory without the test files: export cannot have looked at the test set, and
+    // its int4 model is the one `train` made.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train-only");
+    std::fs::create_dir(&data).unwrap();
+    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+        std::fs::copy(bundled_dir().join(name), data.join(name)).unwrap();
+    }
+    let out = dir.path().join("out");
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let run = trainer(&[
+        "export",
+        &file("model.safetensors"),
+        "--data-dir",
+        data,
+        "--out-dir",
+        out,
+        "-q",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let written = std::fs::read(Path::new(out).join("model.int4.postcard")).unwrap();
+    assert!(written == std::fs::read(file("model.int4.postcard")).unwrap());
+    let run = trainer(&["eval", &file("model.int4.postcard"), "--data-dir", data]);
+    assert_eq!(run.status.code(), Some(65), "evaluating does need the test files");
 }
 
 #[test]
@@ -207,6 +262,35 @@ fn bad_inputs_get_clear_errors_and_exit_codes() {
     assert_eq!(trainer(&["predict"]).status.code(), Some(2));
     let run = trainer(&["predict", "--index", "10000", "--model", &file("model.int8.postcard")]);
     assert_eq!(run.status.code(), Some(65));
+}
+
+/// The trained int4 safetensors with its first weight set to `value`, in place.
+fn int4_file_with_first_weight(dir: &Path, value: i8) -> String {
+    let mut bytes = std::fs::read(file("model.int4.safetensors")).unwrap();
+    let (header_len, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let (start, _) = header.info("linear.weight").unwrap().data_offsets;
+    bytes[8 + header_len + start] = value.cast_unsigned();
+    let path = dir.join(format!("first-weight-{value}.int4.safetensors"));
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn an_int4_file_with_a_value_out_of_range_is_refused_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let edited = int4_file_with_first_weight(dir.path(), -8);
+    assert!(trainer(&["eval", &edited, "-q"]).status.success(), "-8 is an int4 value");
+    let bad = int4_file_with_first_weight(dir.path(), 8);
+    for args in [
+        vec!["eval", &bad],
+        vec!["predict", "--index", "0", "--model", &bad],
+        vec!["inspect", &bad],
+    ] {
+        let run = trainer(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(65), "{args:?}: {stderr}");
+        assert!(stderr.contains("linear.weight holds 8 at index 0, outside the int4 range -8..=7"));
+    }
 }
 
 #[test]
@@ -267,6 +351,8 @@ fn the_same_seed_gives_byte_identical_files() {
         [
             "confusion.png",
             "model.f32.postcard",
+            "model.int4.postcard",
+            "model.int4.safetensors",
             "model.int8.postcard",
             "model.int8.safetensors",
             "model.safetensors",

@@ -16,7 +16,7 @@ use crate::commands::{MODEL_HINT, Output};
 /// Options of `trainer eval`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A `.postcard` blob, or a float or int8 `.safetensors`.
+    /// A `.postcard` blob, or a float, int8 or int4 `.safetensors`.
     #[arg(default_value = "artifacts/model.int8.postcard")]
     pub model: PathBuf,
     /// Which labelled images.

@@ -1,4 +1,4 @@
-//! `trainer train`: data -> candle -> int8 -> infer-core accuracy -> files.
+//! `trainer train`: data -> candle -> int8 and int4 -> infer-core accuracy -> files.
 
 use std::fs;
 use std::io::{self, Write};
@@ -11,12 +11,14 @@ use candle_core::Device;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use infer_core::Model;
+use trainer::calibration::Calibration;
 use trainer::checkpoint::Checkpoint;
 use trainer::data::{self, Mnist};
 use trainer::device::{self as devices, DeviceChoice};
 use trainer::eval::{self, Evaluation};
 use trainer::file_names::{
-    CHECKPOINT_FILE, CONFUSION_PICTURE, FLOAT_FILE, INT8_FILE, TRAINING_PICTURE, WEIGHTS_PICTURE,
+    CHECKPOINT_FILE, CONFUSION_PICTURE, FLOAT_FILE, INT4_FILE, INT8_FILE, TRAINING_PICTURE,
+    WEIGHTS_PICTURE,
 };
 use trainer::safetensors_file::{self as file, FORMAT_VERSION, Metadata};
 use trainer::settings::{Config, Preset};
@@ -86,6 +88,12 @@ impl From<PresetFlag> for Preset {
     }
 }
 
+/// The quantized models' accuracy on the test set, measured by infer-core on their blobs.
+struct Evaluations {
+    int8: Evaluation,
+    int4: Evaluation,
+}
+
 /// Where the time went, for the report.
 struct Timings {
     loading: Duration,
@@ -105,19 +113,24 @@ pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
     let training = started.elapsed() - loading;
 
     let int8 = quantize::quantize(&trained.model);
-    let device_files = DeviceFiles::new(&trained.model, &int8, signer.as_ref())?;
-    let evaluation = eval::evaluate(&Model::from_blob(&device_files.int8_blob)?, &data.test)?;
-    let metadata = metadata(&config, &device, &data, &trained, &evaluation)?;
+    let int4 = quantize::quantize_int4(&trained.model, &Calibration::from_training(&data.train));
+    let device_files = DeviceFiles::new(&trained.model, &int8, &int4, signer.as_ref())?;
+    let evaluations = Evaluations {
+        int8: eval::evaluate(&Model::from_blob(&device_files.int8_blob)?, &data.test)?,
+        int4: eval::evaluate(&Model::from_blob(&device_files.int4_blob)?, &data.test)?,
+    };
+    let metadata = metadata(&config, &device, &data, &trained, &evaluations)?;
     let out = &args.out_dir;
     let mut files = vec![
         (out.join(FLOAT_FILE), file::float_safetensors(&trained.model, &metadata)?),
         (out.join(INT8_FILE), file::int8_safetensors(&int8, &metadata)?),
+        (out.join(INT4_FILE), file::int4_safetensors(&int4, &metadata)?),
     ];
     files.extend(device_files.into_files(out));
-    files.extend(pictures(out, &config, &trained, &evaluation)?);
+    files.extend(pictures(out, &config, &trained, &evaluations.int8)?);
     write(out, &files)?;
     let timings = Timings { loading, training, total: started.elapsed() };
-    report(args, &config, &device, &timings, &trained, &evaluation, &files)
+    report(args, &config, &device, &timings, &trained, &evaluations, &files)
 }
 
 /// Fresh settings from the flags, or the checkpoint to resume.
@@ -231,14 +244,15 @@ fn metadata(
     device: &Device,
     data: &Mnist,
     trained: &Trained,
-    evaluation: &Evaluation,
+    evaluations: &Evaluations,
 ) -> anyhow::Result<Metadata> {
     Ok(Metadata::from([
         ("format".into(), "mnist-logistic-regression".into()),
         ("format_version".into(), FORMAT_VERSION.into()),
         ("trainer_version".into(), env!("CARGO_PKG_VERSION").into()),
         ("float_test_accuracy".into(), format!("{:.2}", trained.test_accuracy)),
-        ("int8_test_accuracy".into(), format!("{:.2}", evaluation.percent())),
+        ("int8_test_accuracy".into(), format!("{:.2}", evaluations.int8.percent())),
+        ("int4_test_accuracy".into(), format!("{:.2}", evaluations.int4.percent())),
         ("training".into(), serde_json::to_string(config)?),
         ("device".into(), devices::describe(device)),
         ("data_sha256".into(), serde_json::to_string(&data.sha256_by_name())?),
@@ -281,7 +295,7 @@ fn report(
     device: &Device,
     timings: &Timings,
     trained: &Trained,
-    evaluation: &Evaluation,
+    evaluations: &Evaluations,
     files: &[(PathBuf, Vec<u8>)],
 ) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
@@ -299,9 +313,16 @@ fn report(
         timings.loading.as_secs_f64(),
         timings.total.as_secs_f64(),
     )?;
-    let (float, int8) = (trained.test_accuracy, evaluation.percent());
+    let float = trained.test_accuracy;
     writeln!(out, "  float test accuracy  {float:>6.2}%  (candle)")?;
-    writeln!(out, "  int8 test accuracy   {int8:>6.2}%  (infer-core, {:+.2} pp)", int8 - float)?;
+    for (name, evaluation) in [("int8", &evaluations.int8), ("int4", &evaluations.int4)] {
+        let accuracy = evaluation.percent();
+        writeln!(
+            out,
+            "  {name} test accuracy   {accuracy:>6.2}%  (infer-core, {:+.2} pp)",
+            accuracy - float
+        )?;
+    }
     writeln!(out, "Wrote {}:", args.out_dir.display())?;
     list_files(&mut out, files)?;
     Ok(())
