@@ -13,22 +13,38 @@ echo "== host inference (one core)"
 RAYON_NUM_THREADS=1 taskset -c 0 cargo bench -p trainer --bench inference 2>&1 |
   grep -E "^(one|10k)|time:" | grep -v "%" | paste - - | sed 's/ \+/ /g'
 
-echo "== every core (QEMU, -icount shift=0): compiled-in int8 blob, flashed f32 blob, flash by difference"
-echo "| core | int8 kernel | instructions per int8 inference | per f32 inference | stack (int8 predict) | int8 digest | f32 digest | infer-core code + int8 blob |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "== every core (QEMU, -icount shift=0): compiled-in int8 blob, flashed int4 and f32 blobs"
+echo "| core | kernel | instructions per int8 / int4 / f32 inference | stack (predict) int8 / int4 / f32 | int8 / int4 / f32 digest |"
+echo "|---|---|---|---|---|"
 value() { sed -n "s/^$1: \([^ ]*\).*/\1/p"; }
 reports=$(mktemp)
-for core in m0 m3 m4f m7 m33 m55 rv32; do
+cores="m0 m3 m4f m7 m33 m55 rv32"
+for core in $cores; do
   int8=$(scripts/firmware.sh "$core" 2>/dev/null)
+  int4=$(scripts/firmware.sh "$core" tests/fixtures/model.int4.postcard 2>/dev/null)
   f32=$(scripts/firmware.sh "$core" tests/fixtures/model.f32.postcard 2>/dev/null)
-  size=$(scripts/firmware-size.py "$core" | sed -n 's/^infer-core code + int8 weights: \([0-9]*\) B.*code \([0-9]*\) B$/\1 B (code \2 B)/p')
-  kernel=$(echo "$int8" | sed -n 's/.*int8 kernel: \([^;]*\);.*/\1/p')
-  printf -- '-- %s, int8\n%s\n-- %s, f32\n%s\n' "$core" "$int8" "$core" "$f32" | grep -vE "^image" >>"$reports"
-  echo "| $core | $kernel | $(echo "$int8" | value "instructions per inference") | $(echo "$f32" | value "instructions per inference") | $(echo "$int8" | value "stack high-water per inference") B | $(echo "$int8" | value "logits digest") | $(echo "$f32" | value "logits digest") | $size |"
+  kernel=$(echo "$int8" | sed -n 's/.*; kernel: \([^;]*\);.*/\1/p')
+  for scheme in int8 int4 f32; do
+    printf -- '-- %s, %s\n%s\n' "$core" "$scheme" "${!scheme}" | grep -vE "^image" >>"$reports"
+  done
+  each() { for r in "$int8" "$int4" "$f32"; do echo "$r" | value "$1"; done | paste -sd/ | sed 's|/| / |g'; }
+  echo "| $core | $kernel | $(each "instructions per inference") | $(each "stack high-water per inference") B | $(each "logits digest") |"
 done
 cat "$reports"
+
+echo "== flash: infer-core code + compiled-in blob, by the schemes a build runs (scripts/firmware-size.py CORE --schemes S)"
+echo "| core | all schemes (int8 blob) | int8 only | int4 only |"
+echo "|---|---|---|---|"
+for core in $cores; do
+  flash() {
+    scripts/firmware-size.py "$core" --schemes "$1" |
+      sed -n 's/^schemes [^:]*: infer-core code + [a-z0-9]* weights: \([0-9]*\) B.*code \([0-9]*\) B$/\1 B (code \2 B)/p'
+  }
+  echo "| $core | $(flash f32,int8,int4) | $(flash int8) | $(flash int4) |"
+done
 echo "-- m4f: flash by difference, in detail"
 scripts/firmware-size.py m4f
+scripts/firmware-size.py m4f --schemes int4
 
 echo "== Cortex-M4F: a signed int8 blob on the firmware built with feature signed"
 cargo build --release -p trainer 2>/dev/null
@@ -56,5 +72,12 @@ hyperfine -N --warmup 1 --runs 5 \
 RAYON_NUM_THREADS=1 hyperfine -N --warmup 1 --runs 5 \
   "target/release/trainer train -q --out-dir $out/a" \
   "target/release/trainer train -q --preset tutorial --out-dir $out/b"
+echo "== accuracy: float / int8 / int4 (default preset, seeds 0-5; tutorial preset, seed 0)"
+for seed in 0 1 2 3 4 5; do
+  echo "-- default, seed $seed"
+  RAYON_NUM_THREADS=1 target/release/trainer train --seed "$seed" --out-dir "$out/s$seed" 2>/dev/null | grep "test accuracy  "
+done
+echo "-- tutorial, seed 0"
+RAYON_NUM_THREADS=1 target/release/trainer train --preset tutorial --out-dir "$out/t" 2>/dev/null | grep "test accuracy  "
 echo "== time to accuracy (default preset, RAYON_NUM_THREADS=1)"
 RAYON_NUM_THREADS=1 target/release/trainer train --out-dir "$out/a" 2>/dev/null
