@@ -5,7 +5,8 @@ use infer_core::{Error, Model, Scheme};
 use tests::{mnist, short_config, short_run, train_on_cpu};
 use trainer::data::PIXELS;
 use trainer::eval;
-use trainer::quantize::quantize;
+use trainer::calibration::Calibration;
+use trainer::quantize::{quantize, quantize_int4};
 
 #[test]
 fn short_training_run_learns() {
@@ -60,20 +61,24 @@ fn int8_accuracy_is_within_0_15_pp_of_float() {
 }
 
 #[test]
-fn the_real_int8_blob_rejects_every_truncation_and_every_bit_flip() {
-    let blob = quantize(&short_run().model).to_blob().unwrap();
-    assert_eq!(blob.len(), 7_964, "the size documented in infer_core::blob");
-    assert_eq!(short_run().model.to_blob().unwrap().len(), 31_436);
-    for len in 0..blob.len() {
-        assert_eq!(Model::from_blob(&blob[..len]).unwrap_err(), Error::Truncated);
+fn the_real_quantized_blobs_reject_every_truncation_and_every_bit_flip() {
+    let model = &short_run().model;
+    let int8 = quantize(model).to_blob().unwrap();
+    let int4 = quantize_int4(model, &Calibration::from_training(&mnist().train)).to_blob().unwrap();
+    assert_eq!((int8.len(), int4.len()), (7_964, 4_044), "the sizes the README documents");
+    assert_eq!(model.to_blob().unwrap().len(), 31_436);
+    for blob in [int8, int4] {
+        for len in 0..blob.len() {
+            assert_eq!(Model::from_blob(&blob[..len]).unwrap_err(), Error::Truncated);
+        }
+        let mut bad = blob.clone();
+        for bit in 0..blob.len() * 8 {
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(Model::from_blob(&bad).is_err(), "flipping bit {bit} went unnoticed");
+            bad[bit / 8] ^= 1 << (bit % 8);
+        }
+        assert!(Model::from_blob(&bad).is_ok());
     }
-    let mut bad = blob.clone();
-    for bit in 0..blob.len() * 8 {
-        bad[bit / 8] ^= 1 << (bit % 8);
-        assert!(Model::from_blob(&bad).is_err(), "flipping bit {bit} went unnoticed");
-        bad[bit / 8] ^= 1 << (bit % 8);
-    }
-    assert!(Model::from_blob(&bad).is_ok());
 }
 
 #[test]
