@@ -170,7 +170,7 @@ fn with_metadata(plain: &[u8], metadata: &Metadata) -> Result<Vec<u8>, serde_jso
     Ok(file)
 }
 
-/// Reads a float model (F32 `linear.weight` [10, 784], `linear.bias` [10]), e.g. one saved by
+/// Reads a float model (F32 `linear.weight` `[10, 784]`, `linear.bias` `[10]`), e.g. one saved by
 /// PyTorch with `safetensors.torch.save_file(model.state_dict(), path)`.
 pub fn read_float(path: &Path) -> Result<(FloatModel, Metadata), FileError> {
     parse_float(path, &read(path)?)
