@@ -67,8 +67,7 @@ fn check_params(data: &[u8]) {
         return;
     }
     let shift = if int4 { 4 } else { 0 };
-    let weights: Vec<i8> =
-        bytes(classes * inputs).into_iter().map(|b| b as i8 >> shift).collect();
+    let weights: Vec<i8> = bytes(classes * inputs).into_iter().map(|b| b as i8 >> shift).collect();
     let mut scales: Vec<f32> = floats(classes).into_iter().map(f32::abs).collect();
     for (scale, row) in scales.iter_mut().zip(weights.chunks(inputs)) {
         if int4 && *scale == 0.0 && row.iter().any(|&w| w != 0) {

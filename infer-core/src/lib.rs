@@ -10,7 +10,6 @@
     all(target_arch = "arm", any(feature = "arm-dsp", feature = "arm-mve")),
     deny(unsafe_code)
 )]
-
 // A build that leaves out a scheme (features `f32`, `int8`, `int4`) leaves its code unused.
 #![cfg_attr(
     not(all(feature = "f32", feature = "int8", feature = "int4")),

@@ -257,7 +257,10 @@ fn an_int4_only_build_runs_int4_within_budgets_and_refuses_other_schemes() {
     assert_bit_exact(&run, &int4, "m4f (int4 only)");
     for (schemes, budget) in [("int4", 8 * 1024), ("int8", 12 * 1024)] {
         let flash = infer_core_flash("m4f", schemes);
-        assert!(flash <= budget, "{schemes} only: infer-core and its blob take {flash} B > {budget}");
+        assert!(
+            flash <= budget,
+            "{schemes} only: infer-core and its blob take {flash} B > {budget}"
+        );
     }
 }
 

@@ -3,9 +3,9 @@
 use candle_core::{Device, Module, Tensor};
 use infer_core::{Error, Model, Scheme};
 use tests::{mnist, short_config, short_run, train_on_cpu};
+use trainer::calibration::Calibration;
 use trainer::data::PIXELS;
 use trainer::eval;
-use trainer::calibration::Calibration;
 use trainer::quantize::{quantize, quantize_int4};
 
 #[test]
