@@ -66,11 +66,12 @@ impl<'a> From<Arrays<'a>> for Weights<'a> {
 }
 
 /// The index of the first largest of `logits`, as [`softmax::argmax`] finds it in a slice, but
-/// as they are computed, without an array to fill: with the Helium kernel, the argmax over an
-/// array is a large share of a quantized `classify` (elsewhere a small one, not worth the code).
+/// as they are computed, without an array to fill: with the SMLAD and Helium kernels, filling
+/// and scanning an array is a sizable share of a quantized `classify` (with the portable kernel
+/// a small one, not worth the code).
 /// Quantized logits are never NaN (finite scales and biases, exact sums), so there is no error; a
 /// NaN would not be picked.
-#[cfg(any(test, all(target_arch = "arm", feature = "arm-mve")))]
+#[cfg(any(test, all(target_arch = "arm", any(feature = "arm-dsp", feature = "arm-mve"))))]
 fn first_largest(logits: impl Iterator<Item = f32>) -> usize {
     let (mut class, mut max) = (0, f32::NEG_INFINITY);
     for (c, logit) in logits.enumerate() {
@@ -159,7 +160,7 @@ impl<'a> Model<'a> {
 
     /// The most probable class for an image, without computing probabilities.
     pub fn classify(&self, image: &[u8]) -> Result<usize, Error> {
-        #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
+        #[cfg(all(target_arch = "arm", any(feature = "arm-dsp", feature = "arm-mve")))]
         #[cfg(any(feature = "int8", feature = "int4"))]
         if let Weights::Quantized(arrays) = Weights::from(self.blob.arrays()) {
             self.check_input_len(image.len())?;
@@ -215,7 +216,7 @@ impl<'a> Model<'a> {
     /// The quantized logits, class by class: the exact dot products (computed by `dots` into
     /// `sums`), each scaled and biased as the [`blob`](crate::blob) docs define.
     /// Always inlined: as a call returning the iterator, it costs every inference a stack frame
-    /// and copies (the Helium classify most, relative to its few instructions).
+    /// and copies.
     #[inline(always)]
     fn quantized_logits<'s>(
         &self,
@@ -286,7 +287,7 @@ mod tests {
     use super::first_largest;
     use crate::softmax::argmax;
 
-    /// The Helium build's quantized `classify` picks its class with `first_largest`: for logits
+    /// The SMLAD and Helium builds' quantized `classify` picks its class with `first_largest`: for logits
     /// without NaN it must pick what `argmax` does. Every sequence of up to 4 logits drawn from
     /// values that tie, order and overflow in every way.
     #[test]

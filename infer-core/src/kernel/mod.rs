@@ -129,6 +129,10 @@ fn int4_dots<'s>(
         Err(sums) => sums,
     };
     let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
+    #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+    if arm_dsp::int4_dots(weights, pixels, dots) {
+        return dots;
+    }
     #[cfg(target_pointer_width = "64")]
     if wide::int4_dots(weights, pixels, dots) {
         return dots;
