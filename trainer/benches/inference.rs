@@ -1,4 +1,4 @@
-//! Host inference: infer-core int8 and f32 against candle's float forward of the same model,
+//! Host inference: infer-core int8, int4 and f32 against candle's float forward of the same model,
 //! for one image (latency) and the 10,000 test images (throughput).
 //!
 //! `RAYON_NUM_THREADS=1 taskset -c 0 cargo bench -p trainer --bench inference` (one core).
@@ -21,8 +21,10 @@ fn inference(c: &mut Criterion) {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model.safetensors");
     let (float, _) = read_float(&model_file).expect("the committed trained model");
     let int8_blob = quantize(&float).to_blob().unwrap();
+    let int4_blob = std::fs::read(model_file.with_file_name("model.int4.postcard")).unwrap();
     let f32_blob = float.to_blob().unwrap();
     let int8 = Model::from_blob(&int8_blob).unwrap();
+    let int4 = Model::from_blob(&int4_blob).unwrap();
     let f32 = Model::from_blob(&f32_blob).unwrap();
 
     let device = Device::Cpu;
@@ -37,6 +39,7 @@ fn inference(c: &mut Criterion) {
     let mut group = c.benchmark_group("one image (logits)");
     group.throughput(Throughput::Elements(1));
     group.bench_function("infer-core int8", |b| b.iter(|| int8.logits(black_box(image)).unwrap()));
+    group.bench_function("infer-core int4", |b| b.iter(|| int4.logits(black_box(image)).unwrap()));
     group.bench_function("infer-core f32", |b| b.iter(|| f32.logits(black_box(image)).unwrap()));
     group.bench_function("candle f32 forward", |b| {
         b.iter(|| linear.forward(black_box(&one)).unwrap())
@@ -50,6 +53,7 @@ fn inference(c: &mut Criterion) {
         test.images.chunks_exact(PIXELS).map(|image| model.logits(image).unwrap()[0]).sum::<f32>()
     };
     group.bench_function("infer-core int8", |b| b.iter(|| batch(black_box(&int8))));
+    group.bench_function("infer-core int4", |b| b.iter(|| batch(black_box(&int4))));
     group.bench_function("infer-core f32", |b| b.iter(|| batch(black_box(&f32))));
     group.bench_function("candle f32 forward", |b| {
         b.iter(|| linear.forward(black_box(&all)).unwrap())

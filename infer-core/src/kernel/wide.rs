@@ -1,7 +1,7 @@
 //! 64-bit hosts: the pixels are widened to i16 once and reused for every class, and each row
 //! accumulates in 16 independent i32 lanes, which LLVM turns into `pmaddwd` on x86-64's
 //! baseline SSE2 (and wider on AVX2): faster than the portable kernel, with the same sums.
-//! int4 rows are unpacked nibble by nibble into the same lanes.
+//! int4 rows are summed the same way, low and high nibbles against the even and odd pixels.
 
 use super::F32_LANES;
 use super::MAX_BUFFERED_INPUTS as MAX_WIDENED;
@@ -9,62 +9,67 @@ use super::portable::{high, low};
 use crate::values::f32s;
 const LANES: usize = 16;
 
-/// The pixels as i16, for inputs this module covers (at most [`MAX_WIDENED`]).
-fn widened(pixels: &[u8]) -> Option<[i16; MAX_WIDENED]> {
+/// The pixels as i16 in `buffer` (zeros after them), for inputs this module covers (at most
+/// [`MAX_WIDENED`]). Into the caller's buffer: returning the array would copy its 2 KiB.
+fn widen<'b>(pixels: &[u8], buffer: &'b mut [i16; MAX_WIDENED]) -> Option<&'b [i16]> {
     if pixels.is_empty() || pixels.len() > MAX_WIDENED {
         return None;
     }
-    let mut wide = [0i16; MAX_WIDENED];
-    for (w, &p) in wide.iter_mut().zip(pixels) {
+    for (w, &p) in buffer.iter_mut().zip(pixels) {
         *w = i16::from(p);
     }
-    Some(wide)
+    Some(buffer)
 }
 
 /// See [`super::Prepared::dots`]; `false` (nothing done) for inputs this kernel does not cover.
 pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
-    let Some(wide) = widened(pixels) else { return false };
-    let n = pixels.len();
-    let wide = &wide[..n];
-    for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(n)) {
-        let mut lanes = [0i32; LANES];
-        let (rows, pixels) = (row.chunks_exact(LANES), wide.chunks_exact(LANES));
-        let tail: i32 = rows
-            .remainder()
-            .iter()
-            .zip(pixels.remainder())
-            .map(|(&w, &p)| i32::from(w as i8) * i32::from(p))
-            .sum();
-        for (w, p) in rows.zip(pixels) {
-            for ((lane, &w), &p) in lanes.iter_mut().zip(w).zip(p) {
-                *lane += i32::from(i16::from(w as i8)) * i32::from(p);
-            }
-        }
-        *dot = lanes.iter().sum::<i32>() + tail;
+    let buffer = &mut [0; MAX_WIDENED];
+    let Some(wide) = widen(pixels, buffer) else { return false };
+    let wide = &wide[..pixels.len()];
+    for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(pixels.len())) {
+        *dot = lanes_dot(row, wide, |w| i32::from(w as i8));
     }
     true
 }
 
-/// [`int8_dots`] for int4 rows (`ceil(n/2)` bytes): 8 bytes, 16 weights, per step.
+/// [`int8_dots`] for int4 rows (`ceil(n/2)` bytes): the pixels are split once into the even
+/// and the odd ones, then each row is two such sums, low nibbles with the even pixels and high
+/// nibbles with the odd ones.
 pub(crate) fn int4_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
-    let Some(wide) = widened(pixels) else { return false };
-    let n = pixels.len();
-    let (wide, stride) = (&wide[..n.next_multiple_of(2)], n.div_ceil(2));
+    const HALF: usize = MAX_WIDENED / 2;
+    if pixels.is_empty() || pixels.len() > MAX_WIDENED {
+        return false;
+    }
+    let (even, odd) = (&mut [0i16; HALF], &mut [0i16; HALF]);
+    let (pairs, last) = pixels.as_chunks::<2>();
+    for ((e, o), &[p0, p1]) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+        (*e, *o) = (p0.into(), p1.into());
+    }
+    if let (Some(e), Some(&p)) = (even.get_mut(pairs.len()), last.first()) {
+        *e = p.into();
+    }
+    let stride = pixels.len().div_ceil(2);
+    let (even, odd) = (&even[..stride], &odd[..stride]);
     for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(stride)) {
-        let mut lanes = [0i32; LANES];
-        let (rows, pixels) = (row.as_chunks::<{ LANES / 2 }>(), wide.as_chunks::<LANES>());
-        for (bytes, p) in rows.0.iter().zip(pixels.0) {
-            for (j, &byte) in bytes.iter().enumerate() {
-                lanes[2 * j] += low(byte) * i32::from(p[2 * j]);
-                lanes[2 * j + 1] += high(byte) * i32::from(p[2 * j + 1]);
-            }
-        }
-        let tail = rows.1.iter().zip(pixels.1.as_chunks::<2>().0);
-        let tail: i32 =
-            tail.map(|(&b, &[p0, p1])| low(b) * i32::from(p0) + high(b) * i32::from(p1)).sum();
-        *dot = lanes.iter().sum::<i32>() + tail;
+        *dot = lanes_dot(row, even, low) + lanes_dot(row, odd, high);
     }
     true
+}
+
+/// `sum_i w(weights[i]) * pixels[i]`: whole groups in [`LANES`] independent lanes, which the
+/// compiler vectorizes, then the rest.
+#[inline(always)]
+fn lanes_dot<T: Copy>(weights: &[T], pixels: &[i16], w: impl Fn(T) -> i32) -> i32 {
+    let mut lanes = [0i32; LANES];
+    let (rows, pixels) = (weights.chunks_exact(LANES), pixels.chunks_exact(LANES));
+    let tail = rows.remainder().iter().zip(pixels.remainder());
+    let tail: i32 = tail.map(|(&a, &p)| w(a) * i32::from(p)).sum();
+    for (ws, ps) in rows.zip(pixels) {
+        for ((lane, &a), &p) in lanes.iter_mut().zip(ws).zip(ps) {
+            *lane += w(a) * i32::from(p);
+        }
+    }
+    lanes.iter().sum::<i32>() + tail
 }
 
 /// See [`super::dot_f32`]: whole groups of lanes, which the compiler vectorizes, then the rest.
