@@ -48,12 +48,9 @@ const GROUP: usize = 5;
 const PAIR: usize = 2 * GROUP;
 const _: () = assert!(INPUTS.is_multiple_of(BLOCK), "whole loop iterations");
 
-/// See [`super::Prepared::int8_dots`], with `starts[c] = 128 * sum(row c)` ([`starts`]);
+/// See [`super::Prepared::dots`], with `starts[c] = 128 * sum(row c)` ([`starts`]);
 /// `sums` back, untouched, for shapes this kernel does not cover (it needs [`INPUTS`] inputs
 /// and [`PAIR`] to `MAX_CLASSES` classes).
-/// Classes past the first [`PAIR`] (at most 6, as `MAX_CLASSES` is 16) go to the portable
-/// kernel, first: nothing then stays live across the assembly. Byte vector loads need no
-/// alignment.
 pub(crate) fn int8_dots<'s>(
     weights: &[u8],
     starts: &[i32; MAX_CLASSES],
@@ -61,9 +58,31 @@ pub(crate) fn int8_dots<'s>(
     classes: usize,
     sums: &'s mut Sums,
 ) -> Result<&'s [i32], &'s mut Sums> {
+    let rest = super::portable::int8_dots;
+    around_pair::<{ PAIR * INPUTS }>(weights, starts, pixels, classes, sums, rest, pair)
+}
+
+/// An assembly block of two passes: `PAIR` rows of `N / PAIR` bytes, the pixels, where each
+/// row's sum starts, and the sums it writes.
+type Pair<const N: usize> =
+    fn(&[u8; N], &[u8; INPUTS], &[i32; PAIR], &mut [MaybeUninit<i32>; PAIR]);
+
+/// What [`int8_dots`] and [`int4_dots`] do around their assembly (`pair`, on rows of `N / PAIR`
+/// bytes): classes past the first [`PAIR`] (at most 6, as `MAX_CLASSES` is 16) go to the
+/// portable kernel (`rest`), first: nothing then stays live across the assembly. Byte vector
+/// loads need no alignment.
+fn around_pair<'s, const N: usize>(
+    weights: &[u8],
+    starts: &[i32; MAX_CLASSES],
+    pixels: &[u8],
+    classes: usize,
+    sums: &'s mut Sums,
+    rest: fn(&[u8], &[u8], &mut [i32]),
+    pair: Pair<N>,
+) -> Result<&'s [i32], &'s mut Sums> {
     let (Ok(pixels), Some((rows, rest_rows)), Some(starts), PAIR..=MAX_CLASSES) = (
         <&[u8; INPUTS]>::try_from(pixels),
-        weights.split_first_chunk(),
+        weights.split_first_chunk::<N>(),
         starts.first_chunk(),
         classes,
     ) else {
@@ -80,8 +99,11 @@ pub(crate) fn int8_dots<'s>(
             for c in PAIR..classes {
                 sums.add(c).write(0);
             }
-            let rest = core::slice::from_raw_parts_mut(sums.add(PAIR), classes - PAIR);
-            super::portable::int8_dots(rest_rows, pixels, rest);
+            rest(
+                rest_rows,
+                pixels,
+                core::slice::from_raw_parts_mut(sums.add(PAIR), classes - PAIR),
+            );
         }
         pair(rows, pixels, starts, &mut *sums.cast());
         Ok(core::slice::from_raw_parts(sums, classes))
@@ -98,10 +120,9 @@ const HEAD: usize = INPUTS % (32 * STEPS);
 const LOOPS: usize = INPUTS / (32 * STEPS);
 const _: () = assert!(HEAD == 16, "a head of 8 bytes per row, half a vector");
 
-/// See [`super::int4_dots`], with `starts[c] = 16 * 128 * sum(row c)` ([`int4_starts`]);
+/// See [`super::Prepared::dots`], with `starts[c] = 16 * 128 * sum(row c)` ([`int4_starts`]);
 /// `sums` back, untouched, for shapes this kernel does not cover (it needs [`INPUTS`] inputs,
-/// rows of [`ROW`] bytes, and [`PAIR`] to `MAX_CLASSES` classes). As in [`int8_dots`], classes
-/// past the first [`PAIR`] go to the portable kernel, first.
+/// rows of [`ROW`] bytes, and [`PAIR`] to `MAX_CLASSES` classes).
 pub(crate) fn int4_dots<'s>(
     weights: &[u8],
     starts: &[i32; MAX_CLASSES],
@@ -109,31 +130,8 @@ pub(crate) fn int4_dots<'s>(
     classes: usize,
     sums: &'s mut Sums,
 ) -> Result<&'s [i32], &'s mut Sums> {
-    let (Ok(pixels), Some((rows, rest_rows)), Some(starts), PAIR..=MAX_CLASSES) = (
-        <&[u8; INPUTS]>::try_from(pixels),
-        weights.split_first_chunk(),
-        starts.first_chunk(),
-        classes,
-    ) else {
-        return Err(sums);
-    };
-    let sums: *mut i32 = sums.as_mut_ptr().cast();
-    // SAFETY: as in `int8_dots`: `sums` points to MAX_CLASSES i32 of room, aligned and only
-    // reachable through it, and PAIR <= classes <= MAX_CLASSES: the entries [PAIR, classes) are
-    // written (zeros for the portable kernel) before that slice of them is made; the first PAIR
-    // are written by `int4_pair` through a reference to them as uninitialized words, before the
-    // slice of all `classes` is made and returned with the borrow of `sums`.
-    unsafe {
-        if classes > PAIR {
-            for c in PAIR..classes {
-                sums.add(c).write(0);
-            }
-            let rest = core::slice::from_raw_parts_mut(sums.add(PAIR), classes - PAIR);
-            super::portable::int4_dots(rest_rows, pixels, rest);
-        }
-        int4_pair(rows, pixels, starts, &mut *sums.cast());
-        Ok(core::slice::from_raw_parts(sums, classes))
-    }
+    let rest = super::portable::int4_dots;
+    around_pair::<{ PAIR * ROW }>(weights, starts, pixels, classes, sums, rest, int4_pair)
 }
 
 /// `16 * 128 * sum(row c)` for each int4 row of `inputs` weights in `weights` (0 past the last):
