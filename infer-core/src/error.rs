@@ -42,7 +42,8 @@ pub enum Error {
         /// Bytes present.
         found: usize,
     },
-    /// A weight, scale or bias is NaN or infinite, or a scale is negative.
+    /// A weight, scale or bias is NaN or infinite, a scale is negative, or an int4 rule is
+    /// broken: a scale of 0 for a row that is not all zeros, or an odd row's unused nibble set.
     InvalidValue {
         /// Which array holds the value.
         field: Field,
@@ -119,10 +120,9 @@ impl fmt::Display for Error {
             }
             Error::ChecksumMismatch => f.write_str("blob CRC-32 mismatch: the bytes are corrupted"),
             Error::Malformed => f.write_str("blob is malformed (invalid encoding)"),
-            Error::SchemeNotBuilt(tag) => write!(
-                f,
-                "blob scheme {tag} (0 f32, 1 int8, 2 int4) is not built in (infer-core features)"
-            ),
+            Error::SchemeNotBuilt(tag) => {
+                write!(f, "blob scheme {tag} (0 f32, 1 int8, 2 int4) is not built in")
+            }
             Error::TrailingBytes => f.write_str("unexpected bytes after the blob's CRC-32"),
             // The limits written out: formatting them would cost code (see the assertion).
             Error::UnsupportedShape { inputs, classes } => write!(
@@ -133,7 +133,10 @@ impl fmt::Display for Error {
                 write!(f, "{field} hold {found} bytes, the shape calls for {expected}")
             }
             Error::InvalidValue { field } => {
-                write!(f, "{field} contain a NaN, infinite or negative-scale value")
+                write!(
+                    f,
+                    "{field} hold a value the format forbids (not finite, a negative scale, an int4 rule)"
+                )
             }
             Error::InputLength { expected, found } => {
                 write!(f, "input has {found} values, the model takes {expected}")
