@@ -17,6 +17,7 @@ only it pulls in (libm, heapless, core's generic code it instantiates, its error
 the compiled-in blob, less the few bytes of the stand-ins. The largest symbols only the full build
 has are listed. Needs `rustup component add llvm-tools` (or llvm-size and llvm-nm on PATH).
 """
+import argparse
 import json
 import shutil
 import subprocess
@@ -89,16 +90,14 @@ def describe(label, elf):
     return flash
 
 
-args = sys.argv[1:]
-schemes = SCHEMES
-if "--schemes" in args[:-1]:
-    at = args.index("--schemes")
-    schemes = args.pop(at + 1)
-    args.pop(at)
-core = args[0] if args else "m4f"
-if len(args) > 1 or not (firmware / "boards" / f"{core}.toml").is_file():
-    sys.exit(f"usage: {sys.argv[0]} [CORE] [--schemes LIST]  (CORE: a board of "
-             "firmware-example/boards/, LIST: of f32,int8,int4)")
+parser = argparse.ArgumentParser(description="Flash that infer-core costs the example firmware.")
+parser.add_argument("core", nargs="?", default="m4f",
+                    choices=sorted(board.stem for board in (firmware / "boards").glob("*.toml")))
+parser.add_argument("--schemes", default=SCHEMES, help=f"weight schemes built in (default {SCHEMES})")
+args = parser.parse_args()
+core, schemes = args.core, args.schemes
+if not set(schemes.split(",")) <= set(SCHEMES.split(",")):
+    parser.error(f"--schemes {schemes}: a comma-separated list of {SCHEMES}")
 compiled_in = next(s for s in ("int8", "int4", "f32") if s in schemes.split(","))
 kernels, target_dir = config(core)
 if schemes != SCHEMES:  # as scripts/firmware.sh: other schemes build into their own directory

@@ -9,7 +9,7 @@ use super::portable::{high, low};
 use crate::values::f32s;
 const LANES: usize = 16;
 
-/// The pixels as i16 in `buffer` (zeros after them), for inputs this module covers (at most
+/// The pixels as i16, in `buffer`, for inputs this module covers (at most
 /// [`MAX_WIDENED`]). Into the caller's buffer: returning the array would copy its 2 KiB.
 fn widen<'b>(pixels: &[u8], buffer: &'b mut [i16; MAX_WIDENED]) -> Option<&'b [i16]> {
     if pixels.is_empty() || pixels.len() > MAX_WIDENED {
@@ -18,14 +18,13 @@ fn widen<'b>(pixels: &[u8], buffer: &'b mut [i16; MAX_WIDENED]) -> Option<&'b [i
     for (w, &p) in buffer.iter_mut().zip(pixels) {
         *w = i16::from(p);
     }
-    Some(buffer)
+    buffer.get(..pixels.len())
 }
 
 /// See [`super::Prepared::dots`]; `false` (nothing done) for inputs this kernel does not cover.
 pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
     let buffer = &mut [0; MAX_WIDENED];
     let Some(wide) = widen(pixels, buffer) else { return false };
-    let wide = &wide[..pixels.len()];
     for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(pixels.len())) {
         *dot = lanes_dot(row, wide, |w| i32::from(w as i8));
     }
