@@ -20,6 +20,9 @@ compile_error!("infer-core runs no model without one of its features `f32`, `int
 
 #[cfg(feature = "encode")]
 extern crate alloc;
+// Run-time detection of the CPU's instruction sets (feature `host`).
+#[cfg(feature = "host")]
+extern crate std;
 
 pub mod blob;
 mod error;
@@ -35,3 +38,11 @@ pub use blob::Scheme;
 pub use error::{Error, Field};
 pub use model::{Model, Prediction, normalize_pixel};
 pub use values::{MAX_CLASSES, MAX_INPUTS, PerClass};
+
+/// The instruction set the 64-bit host kernels use on this CPU (`avx512-vnni`, `avx2`,
+/// `baseline` or `neon`): the widest the CPU has with the `host` feature, else the target's
+/// baseline. For reports next to timings.
+#[cfg(target_pointer_width = "64")]
+pub fn host_kernel() -> &'static str {
+    kernel::Level::best().name()
+}

@@ -87,6 +87,37 @@ proptest! {
         prop_assert_eq!(model.logits(&pixels).unwrap(), model.logits_portable(&pixels).unwrap());
     }
 
+    /// `logits_batch` gives `logits` of every image, bit for bit and in order, for every scheme,
+    /// any number of images (whole groups of four and a rest), and shapes with and without a
+    /// tail or past the stack buffers.
+    #[test]
+    fn batch_logits_equal_one_image_at_a_time(
+        scheme in 0u8..3,
+        inputs in prop_oneof![1usize..40, Just(784), Just(1030)],
+        classes in 1usize..=MAX_CLASSES,
+        images in 0usize..11,
+        seed in any::<u64>(),
+    ) {
+        let mut state = seed | 1;
+        let mut next = move || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
+        let weights: Vec<i8> = (0..inputs * classes).map(|_| next() as i8).collect();
+        let (scales, bias) = (vec![0.01; classes], vec![0.5; classes]);
+        let blob = match scheme {
+            0 => {
+                let weights: Vec<f32> = weights.iter().map(|&w| f32::from(w) / 64.0).collect();
+                encode(&Params::F32 { inputs, classes, weights: &weights, bias: &bias }).unwrap()
+            }
+            _ => quantized(scheme == 2, inputs, classes, &in_range(weights, scheme == 2), &scales, &bias),
+        };
+        let model = Model::from_blob(&blob).unwrap();
+        let pixels: Vec<u8> = (0..inputs * images).map(|_| next() as u8).collect();
+        let batch: Vec<_> = model.logits_batch(&pixels).unwrap().collect();
+        let one: Vec<_> = pixels.chunks_exact(inputs).map(|image| model.logits(image).unwrap()).collect();
+        let bits = |all: &[infer_core::PerClass]| all.iter().flatten().map(|l| l.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(batch.len(), images);
+        prop_assert_eq!(bits(&batch), bits(&one));
+    }
+
     /// Decoding never panics: random bytes, and valid blobs with random bytes overwritten.
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
@@ -127,6 +158,16 @@ fn quantized(
         Params::Int8 { inputs, classes, weights, scales, bias }
     };
     encode(&params).unwrap()
+}
+
+/// A batch that is not a whole number of images is refused before anything is computed.
+#[test]
+fn a_partial_image_in_a_batch_is_an_input_length_error() {
+    let blob = quantized(false, 10, 3, &[1; 30], &[0.1; 3], &[0.0; 3]);
+    let model = Model::from_blob(&blob).unwrap();
+    let error = model.logits_batch(&[0; 25]).err();
+    assert_eq!(error, Some(Error::InputLength { expected: 10, found: 5 }));
+    assert_eq!(model.logits_batch(&[]).unwrap().count(), 0);
 }
 
 /// int8 `classify` picks its class as the logits are computed, without `argmax`: it must agree

@@ -3,22 +3,35 @@
 //! Quantized weights come in two [`Packing`]s, int8 and int4 (two per byte); every kernel
 //! computes the exact integer dot products of the weights with the raw pixels.
 //! [`portable`] is the reference and runs everywhere. On 64-bit hosts [`wide`] computes the same
-//! integer sums in a shape the compiler vectorizes, on Cortex-M cores with the DSP extension
-//! [`arm_dsp`] computes them with SMLAD, and on cores with MVE (Cortex-M55) [`arm_mve`] with
-//! VMLADAVA. Integer sums are exact, so every kernel must equal the reference bit for bit: the
-//! host tests check `wide`, the firmware under QEMU checks `arm_dsp` and `arm_mve`.
-//! The f32 dot product likewise has a vectorizing form in `wide` and a compact one in
-//! `portable` that adds the same products in the same order; the host tests compare them.
+//! integer sums in a shape the compiler vectorizes, for one image or a [`GROUP`] of them, with
+//! the widest instruction set the CPU has ([`dispatch`]); on Cortex-M cores with the DSP
+//! extension [`arm_dsp`] computes them with SMLAD, and on cores with MVE (Cortex-M55)
+//! [`arm_mve`] with VMLADAVA. Integer sums are exact, so every kernel must equal the reference
+//! bit for bit: the host tests check `wide` at every level the CPU has, the firmware under QEMU
+//! checks `arm_dsp` and `arm_mve`.
+//! The f32 dot products likewise have a vectorizing form in `wide` and a compact one in
+//! `portable` that add the same products in the same order; the host tests compare them.
 
 #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
 mod arm_dsp;
 #[cfg(all(target_arch = "arm", feature = "arm-mve"))]
 mod arm_mve;
+#[cfg(all(feature = "host", target_arch = "x86_64"))]
+mod avx2;
+#[cfg(target_pointer_width = "64")]
+mod dispatch;
 pub(crate) mod portable;
 #[cfg(target_pointer_width = "64")]
 mod wide;
+#[cfg(all(test, target_pointer_width = "64"))]
+mod wide_tests;
 
+#[cfg(target_pointer_width = "64")]
+use core::array;
 use core::mem::MaybeUninit;
+
+#[cfg(target_pointer_width = "64")]
+pub(crate) use dispatch::Level;
 
 use crate::MAX_CLASSES;
 
@@ -87,6 +100,7 @@ impl Prepared {
         }
     }
 
+    #[cfg(feature = "int8")]
     #[inline]
     fn int8_dots<'s>(
         &self,
@@ -100,13 +114,14 @@ impl Prepared {
             Ok(dots) => return dots,
             Err(sums) => sums,
         };
-        let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
+        let all = sums.write([0; MAX_CLASSES]);
+        #[cfg(target_pointer_width = "64")]
+        if host_dots(Packing::Int8, weights, [pixels], array::from_mut(all)) {
+            return all.get(..classes).unwrap_or_default();
+        }
+        let dots = all.get_mut(..classes).unwrap_or_default();
         #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
         if arm_dsp::int8_dots(weights, pixels, dots) {
-            return dots;
-        }
-        #[cfg(target_pointer_width = "64")]
-        if wide::int8_dots(weights, pixels, dots) {
             return dots;
         }
         portable::int8_dots(weights, pixels, dots);
@@ -114,6 +129,7 @@ impl Prepared {
     }
 }
 
+#[cfg(feature = "int4")]
 #[inline]
 fn int4_dots<'s>(
     #[cfg_attr(not(all(target_arch = "arm", feature = "arm-mve")), expect(unused_variables))]
@@ -128,13 +144,14 @@ fn int4_dots<'s>(
         Ok(dots) => return dots,
         Err(sums) => sums,
     };
-    let dots = sums.write([0; MAX_CLASSES]).get_mut(..classes).unwrap_or_default();
+    let all = sums.write([0; MAX_CLASSES]);
+    #[cfg(target_pointer_width = "64")]
+    if host_dots(Packing::Int4, weights, [pixels], array::from_mut(all)) {
+        return all.get(..classes).unwrap_or_default();
+    }
+    let dots = all.get_mut(..classes).unwrap_or_default();
     #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
     if arm_dsp::int4_dots(weights, pixels, dots) {
-        return dots;
-    }
-    #[cfg(target_pointer_width = "64")]
-    if wide::int4_dots(weights, pixels, dots) {
         return dots;
     }
     portable::int4_dots(weights, pixels, dots);
@@ -160,24 +177,77 @@ pub(crate) fn portable_dots<'s>(
     dots
 }
 
-/// Inputs that 64-bit hosts convert once into a stack buffer (i16 pixels for int8, normalized
-/// f32 for f32 models) instead of once per class.
+/// Images per pass over the weights in [`group_dots`] and [`f32_dots`]: their sums fit the
+/// registers beside one row's weights.
+pub(crate) const GROUP: usize = 4;
+
+/// [`Prepared::dots`] for a [`GROUP`] of images with the same number of pixels, into one array
+/// of sums per image: `false` (nothing done) where this target has no group kernel, and the
+/// caller runs the images one by one.
+pub(crate) fn group_dots(
+    packing: Packing,
+    weights: &[u8],
+    images: [&[u8]; GROUP],
+    dots: &mut [[i32; MAX_CLASSES]; GROUP],
+) -> bool {
+    #[cfg(target_pointer_width = "64")]
+    return host_dots(packing, weights, images, dots);
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        let _ = (packing, weights, images, dots);
+        false
+    }
+}
+
+/// The quantized dot products of `G` images on a 64-bit host, at the best [`Level`] of the
+/// CPU. `false` (nothing done) for images no host kernel covers.
+#[cfg(target_pointer_width = "64")]
+fn host_dots<const G: usize>(
+    packing: Packing,
+    weights: &[u8],
+    images: [&[u8]; G],
+    dots: &mut [[i32; MAX_CLASSES]; G],
+) -> bool {
+    let level = Level::best();
+    if !images.iter().all(|image| level.covers(image.len())) {
+        return false;
+    }
+    level.run(match packing {
+        #[cfg(feature = "int8")]
+        Packing::Int8 => wide::Job::Int8 { weights, images: &images, dots },
+        #[cfg(feature = "int4")]
+        Packing::Int4 => wide::Job::Int4 { weights, images: &images, dots },
+    });
+    true
+}
+
+/// The f32 dot products of every row of `weights` with each of `inputs` (without the bias), in
+/// the order [`portable::dot_f32`] adds them, at the best [`Level`] of the CPU.
+#[cfg(target_pointer_width = "64")]
+pub(crate) fn f32_dots<const G: usize>(
+    weights: &[u8],
+    inputs: [&[f32]; G],
+    dots: &mut [[f32; MAX_CLASSES]; G],
+) {
+    Level::best().run(wide::Job::F32 { weights, inputs: &inputs, dots });
+}
+
+/// The f32 dot products of every row of `weights` with each of `images`, normalized (at most
+/// [`MAX_BUFFERED_INPUTS`] pixels each, which the caller checks), as [`f32_dots`] computes them.
+#[cfg(target_pointer_width = "64")]
+pub(crate) fn f32_pixel_dots<const G: usize>(
+    weights: &[u8],
+    images: [&[u8]; G],
+    dots: &mut [[f32; MAX_CLASSES]; G],
+) {
+    Level::best().run(wide::Job::F32Pixels { weights, images: &images, dots });
+}
+
+/// Inputs that 64-bit hosts convert once into a stack buffer (i16 pixels for quantized models,
+/// normalized f32 for f32 models) instead of once per class.
 #[cfg(target_pointer_width = "64")]
 pub(crate) const MAX_BUFFERED_INPUTS: usize = 1024;
 
 /// Lanes of independent f32 accumulators: enough for the compiler to vectorize, summed in a
 /// fixed order afterwards, so the result is the same on every target.
 const F32_LANES: usize = 8;
-
-/// Dot product of one row of little-endian f32 weights with `inputs` mapped through `x`: the
-/// full groups of [`F32_LANES`] inputs summed lane by lane, then the lanes in order, plus the
-/// rest summed on its own. 64-bit hosts compute it in a shape that vectorizes, other targets in
-/// one loop, which is much less code; both add the same products in the same order.
-#[inline]
-pub(crate) fn dot_f32<T: Copy>(row: &[u8], inputs: &[T], x: impl Fn(T) -> f32) -> f32 {
-    #[cfg(target_pointer_width = "64")]
-    let dot = wide::dot_f32;
-    #[cfg(not(target_pointer_width = "64"))]
-    let dot = portable::dot_f32;
-    dot(row, inputs, x)
-}

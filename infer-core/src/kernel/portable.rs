@@ -44,9 +44,10 @@ pub(crate) fn high(byte: u8) -> i32 {
     i32::from(byte as i8 >> 4)
 }
 
-/// See [`super::dot_f32`]: one pass, each product going to its lane or, past the last full
-/// group of lanes, to the rest.
-#[cfg_attr(target_pointer_width = "64", allow(dead_code))] // tested against `wide` there
+/// Dot product of one row of little-endian f32 weights with `inputs` mapped through `x`: the
+/// full groups of [`F32_LANES`] inputs summed lane by lane, then the lanes in order, plus the
+/// rest summed on its own; in one pass, each product going to its lane or to the rest. The
+/// host kernels (`wide`) add the same products in the same order.
 pub(crate) fn dot_f32<T: Copy>(row: &[u8], inputs: &[T], x: impl Fn(T) -> f32) -> f32 {
     let mut lanes = [0.0f32; F32_LANES];
     let mut rest = 0.0;

@@ -1,111 +1,181 @@
-//! 64-bit hosts: the pixels are widened to i16 once and reused for every class, and each row
-//! accumulates in 16 independent i32 lanes, which LLVM turns into `pmaddwd` on x86-64's
-//! baseline SSE2 (and wider on AVX2): faster than the portable kernel, with the same sums.
-//! int4 rows are summed the same way, low and high nibbles against the even and odd pixels.
+//! 64-bit hosts: kernels in the shape compilers vectorize, for one image or a
+//! [`GROUP`](super::GROUP) of images per pass over the weights.
+//!
+//! Quantized: the pixels are widened to i16 once per image, and each row's dot product is a
+//! plain reduction of i16 products, which LLVM vectorizes into `pmaddwd` (pairs of products
+//! added into i32 lanes; SSE2, AVX2, AVX-512) and NEON's widening multiply-adds. An int4 byte
+//! holds a pair of weights for a pair of pixels, low nibble first, as `pmaddwd` pairs them.
+//! Integer sums are exact in any order.
+//! f32: [`F32_LANES`] lanes per row in the order [`super::portable::dot_f32`] documents,
+//! several rows (or images) at a time, so that no lane waits on its own previous addition.
+//! [`Job::run`] is written once; `super::dispatch` compiles it for each instruction set.
+
+use core::array;
 
 use super::F32_LANES;
 use super::MAX_BUFFERED_INPUTS as MAX_WIDENED;
 use super::portable::{high, low};
 use crate::values::f32s;
-const LANES: usize = 16;
+use crate::{MAX_CLASSES, normalize_pixel};
 
-/// The pixels as i16, in `buffer`, for inputs this module covers (at most
-/// [`MAX_WIDENED`]). Into the caller's buffer: returning the array would copy its 2 KiB.
-fn widen<'b>(pixels: &[u8], buffer: &'b mut [i16; MAX_WIDENED]) -> Option<&'b [i16]> {
-    if pixels.is_empty() || pixels.len() > MAX_WIDENED {
+/// One kernel call for one or more images of the same model, whichever instruction set runs it.
+pub(crate) enum Job<'a> {
+    /// int8 rows against each image's pixels, into one sum per class and image.
+    Int8 { weights: &'a [u8], images: &'a [&'a [u8]], dots: &'a mut [[i32; MAX_CLASSES]] },
+    /// int4 rows (`ceil(n/2)` bytes) against each image's pixels.
+    Int4 { weights: &'a [u8], images: &'a [&'a [u8]], dots: &'a mut [[i32; MAX_CLASSES]] },
+    /// f32 rows against f32 inputs, without the bias.
+    F32 { weights: &'a [u8], inputs: &'a [&'a [f32]], dots: &'a mut [[f32; MAX_CLASSES]] },
+    /// f32 rows against each image's pixels, normalized once, without the bias.
+    F32Pixels { weights: &'a [u8], images: &'a [&'a [u8]], dots: &'a mut [[f32; MAX_CLASSES]] },
+}
+
+impl Job<'_> {
+    /// Computes the job with the kernels of this module. Always inlined, so that each caller
+    /// compiled for an instruction set vectorizes it for that set: the quantized sums as plain
+    /// reductions over pixels widened once, which LLVM turns into `pmaddwd` (exact: i16
+    /// products, i32 sums), the f32 ones lane by lane.
+    #[inline(always)]
+    pub(crate) fn run(self) {
+        self.run_normalizing(normalize_pixel)
+    }
+
+    /// [`run`](Self::run) with pixels normalized by `normalize`, which must equal
+    /// [`normalize_pixel`] bit for bit.
+    #[inline(always)]
+    pub(crate) fn run_normalizing(self, normalize: impl Fn(u8) -> f32) {
+        match self {
+            Self::Int8 { weights, images, dots } => {
+                for (dots, image) in dots.iter_mut().zip(images) {
+                    let buffer = &mut [0; MAX_WIDENED + 1];
+                    let Some(pixels) = widen(image, buffer) else { continue };
+                    let pixels = pixels.get(..image.len()).unwrap_or_default();
+                    for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(image.len())) {
+                        *dot = row.iter().zip(pixels).map(|(&w, &p)| wide8(w) * i32::from(p)).sum();
+                    }
+                }
+            }
+            Self::Int4 { weights, images, dots } => {
+                for (dots, image) in dots.iter_mut().zip(images) {
+                    let buffer = &mut [0; MAX_WIDENED + 1];
+                    let Some(pixels) = widen(image, buffer) else { continue };
+                    let pairs = pixels.as_chunks::<2>().0;
+                    for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(pairs.len())) {
+                        *dot = row.iter().zip(pairs).map(|(&b, &pair)| int4_pair(b, pair)).sum();
+                    }
+                }
+            }
+            Self::F32 { weights, inputs, dots } => {
+                for (input, dots) in inputs.iter().zip(dots) {
+                    f32_one(weights, input, dots);
+                }
+            }
+            Self::F32Pixels { weights, images, dots } => {
+                for (image, dots) in images.iter().zip(dots) {
+                    let buffer = &mut [0.0; MAX_WIDENED];
+                    for (x, &p) in buffer.iter_mut().zip(*image) {
+                        *x = normalize(p);
+                    }
+                    f32_one(weights, buffer.get(..image.len()).unwrap_or_default(), dots);
+                }
+            }
+        }
+    }
+}
+
+/// Whether [`Job::run`] computes the quantized sums of images of `inputs` pixels: it widens
+/// them into a stack buffer of at most [`MAX_WIDENED`].
+pub(crate) fn widens(inputs: usize) -> bool {
+    (1..=MAX_WIDENED).contains(&inputs)
+}
+
+/// Widens `pixels` to i16 into `buffer`, with a 0 after an odd count (int4 pairs); `None` for
+/// inputs this module does not cover (see [`widens`]).
+fn widen<'b>(pixels: &[u8], buffer: &'b mut [i16; MAX_WIDENED + 1]) -> Option<&'b [i16]> {
+    if !widens(pixels.len()) {
         return None;
     }
     for (w, &p) in buffer.iter_mut().zip(pixels) {
         *w = i16::from(p);
     }
-    buffer.get(..pixels.len())
+    if let Some(pad) = buffer.get_mut(pixels.len()) {
+        *pad = 0;
+    }
+    buffer.get(..pixels.len().next_multiple_of(2))
 }
 
-/// See [`super::Prepared::dots`]; `false` (nothing done) for inputs this kernel does not cover.
-pub(crate) fn int8_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
-    let buffer = &mut [0; MAX_WIDENED];
-    let Some(wide) = widen(pixels, buffer) else { return false };
-    for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(pixels.len())) {
-        *dot = lanes_dot(row, wide, |w| i32::from(w as i8));
-    }
-    true
-}
-
-/// [`int8_dots`] for int4 rows (`ceil(n/2)` bytes): the pixels are split once into the even
-/// and the odd ones, then each row is two such sums, low nibbles with the even pixels and high
-/// nibbles with the odd ones.
-pub(crate) fn int4_dots(weights: &[u8], pixels: &[u8], dots: &mut [i32]) -> bool {
-    const HALF: usize = MAX_WIDENED / 2;
-    if pixels.is_empty() || pixels.len() > MAX_WIDENED {
-        return false;
-    }
-    let (even, odd) = (&mut [0i16; HALF], &mut [0i16; HALF]);
-    let (pairs, last) = pixels.as_chunks::<2>();
-    for ((e, o), &[p0, p1]) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
-        (*e, *o) = (p0.into(), p1.into());
-    }
-    if let (Some(e), Some(&p)) = (even.get_mut(pairs.len()), last.first()) {
-        *e = p.into();
-    }
-    let stride = pixels.len().div_ceil(2);
-    let (even, odd) = (&even[..stride], &odd[..stride]);
-    for (dot, row) in dots.iter_mut().zip(weights.chunks_exact(stride)) {
-        *dot = lanes_dot(row, even, low) + lanes_dot(row, odd, high);
-    }
-    true
-}
-
-/// `sum_i w(weights[i]) * pixels[i]`: whole groups in [`LANES`] independent lanes, which the
-/// compiler vectorizes, then the rest.
+/// An int8 weight byte as i32.
 #[inline(always)]
-fn lanes_dot<T: Copy>(weights: &[T], pixels: &[i16], w: impl Fn(T) -> i32) -> i32 {
-    let mut lanes = [0i32; LANES];
-    let (rows, pixels) = (weights.chunks_exact(LANES), pixels.chunks_exact(LANES));
-    let tail = rows.remainder().iter().zip(pixels.remainder());
-    let tail: i32 = tail.map(|(&a, &p)| w(a) * i32::from(p)).sum();
-    for (ws, ps) in rows.zip(pixels) {
-        for ((lane, &a), &p) in lanes.iter_mut().zip(ws).zip(ps) {
-            *lane += w(a) * i32::from(p);
-        }
-    }
-    lanes.iter().sum::<i32>() + tail
+fn wide8(w: u8) -> i32 {
+    i32::from(w as i8)
 }
 
-/// See [`super::dot_f32`]: whole groups of lanes, which the compiler vectorizes, then the rest.
-#[inline]
-pub(crate) fn dot_f32<T: Copy>(row: &[u8], inputs: &[T], x: impl Fn(T) -> f32) -> f32 {
-    let mut lanes = [0.0f32; F32_LANES];
-    let (rows, xs) = (row.chunks_exact(4 * F32_LANES), inputs.chunks_exact(F32_LANES));
-    let rest = f32s(rows.remainder()).zip(xs.remainder()).fold(0.0, |s, (w, &v)| s + w * x(v));
-    for (row, xs) in rows.zip(xs) {
-        for ((lane, w), &v) in lanes.iter_mut().zip(f32s(row)).zip(xs) {
-            *lane += w * x(v);
-        }
-    }
-    lanes.iter().fold(0.0, |s, &l| s + l) + rest
+/// An int4 byte's two weights times a pixel pair, summed: the shape of one `pmaddwd` lane.
+#[inline(always)]
+fn int4_pair(byte: u8, [p0, p1]: [i16; 2]) -> i32 {
+    low(byte) * i32::from(p0) + high(byte) * i32::from(p1)
 }
 
-#[cfg(test)]
-mod tests {
-    /// The one-loop form other targets use adds the same products in the same order.
-    #[test]
-    fn dot_f32_equals_the_portable_one() {
-        let mut seed = 1u32;
-        // Small values of both signs, with every mantissa bit in play: rounding differs as
-        // soon as the order of additions does.
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            f32::from_bits(0x3f00_0000 | (seed >> 9)) - 1.25
-        };
-        let (mut weights, mut inputs) = ([0u8; 4 * 784], [0.0f32; 784]);
-        for n in [1, 7, 8, 9, 16, 31, 784] {
-            for (w, x) in weights.as_chunks_mut::<4>().0.iter_mut().zip(&mut inputs).take(n) {
-                (*w, *x) = (next().to_le_bytes(), next());
+/// The bytes of [`F32_LANES`] little-endian f32 weights.
+type Step = [u8; 4 * F32_LANES];
+/// [`F32_LANES`] lanes of f32.
+type Lanes = [f32; F32_LANES];
+
+/// f32 rows summed together for one input: enough independent lanes to hide the latency of
+/// the additions.
+const ROWS_ONE: usize = 5;
+
+/// The f32 dot products of every row with one input, [`ROWS_ONE`] rows at a time.
+#[inline(always)]
+fn f32_one(weights: &[u8], input: &[f32], dots: &mut [f32; MAX_CLASSES]) {
+    let rows = f32_rows(weights, input.len());
+    let xs = input.as_chunks::<F32_LANES>().0;
+    for (first, block) in rows.chunks(ROWS_ONE).enumerate() {
+        // A last block of fewer rows repeats its first; the copies are not stored.
+        let [r0, r1, r2, r3, r4] = array::from_fn(|r| block.get(r).or(block.first()).copied());
+        let [r0, r1, r2, r3, r4] = [r0, r1, r2, r3, r4].map(Option::unwrap_or_default);
+        let mut lanes = [[0.0; F32_LANES]; ROWS_ONE];
+        for (((((w0, w1), w2), w3), w4), x) in r0.iter().zip(r1).zip(r2).zip(r3).zip(r4).zip(xs) {
+            for (lanes, w) in lanes.iter_mut().zip([w0, w1, w2, w3, w4]) {
+                multiply_add(lanes, &le_f32s(w), x);
             }
-            let (weights, inputs) = (&weights[..4 * n], &inputs[..n]);
-            let wide = super::dot_f32(weights, inputs, |v| v);
-            let portable = super::super::portable::dot_f32(weights, inputs, |v| v);
-            assert_eq!(wide.to_bits(), portable.to_bits(), "{n} inputs");
+        }
+        let first = first * ROWS_ONE;
+        for (r, lanes) in lanes.iter().enumerate().take(block.len()) {
+            if let Some(dot) = dots.get_mut(first + r) {
+                *dot = finish(lanes, weights, first + r, input);
+            }
         }
     }
+}
+
+/// The whole steps of every row of `inputs` f32 weights (at most [`MAX_CLASSES`] rows).
+#[inline(always)]
+fn f32_rows(weights: &[u8], inputs: usize) -> heapless::Vec<&[Step], MAX_CLASSES> {
+    let rows = weights.chunks_exact((4 * inputs).max(1)).take(MAX_CLASSES);
+    rows.map(|row| row.as_chunks::<{ 4 * F32_LANES }>().0).collect()
+}
+
+#[inline(always)]
+fn multiply_add(lanes: &mut Lanes, weights: &Lanes, inputs: &Lanes) {
+    for ((lane, w), x) in lanes.iter_mut().zip(weights).zip(inputs) {
+        *lane += w * x;
+    }
+}
+
+/// The f32s of one step of weights.
+#[inline(always)]
+fn le_f32s(step: &Step) -> Lanes {
+    let (words, _) = step.as_chunks::<4>();
+    array::from_fn(|j| words.get(j).map_or(0.0, |&b| f32::from_le_bytes(b)))
+}
+
+/// Row `row`'s dot product from its lanes: the lanes in order, plus the inputs past the last
+/// whole step, as [`super::portable::dot_f32`] adds them.
+#[inline(always)]
+fn finish(lanes: &Lanes, weights: &[u8], row: usize, input: &[f32]) -> f32 {
+    let done = input.len() / F32_LANES * F32_LANES;
+    let rest = weights.get(4 * (row * input.len() + done)..4 * (row + 1) * input.len());
+    let rest = f32s(rest.unwrap_or_default()).zip(input.get(done..).unwrap_or_default());
+    lanes.iter().fold(0.0, |s, &l| s + l) + rest.fold(0.0, |s, (w, &x)| s + w * x)
 }

@@ -1,0 +1,116 @@
+//! AVX2 kernels for the quantized schemes (x86-64, feature `host`): 256-bit `vpmaddwd`, 16
+//! multiply-adds per instruction, exact (i16 products of |w| <= 128 and pixels <= 255, added
+//! into i32). Written with `pulp`'s safe intrinsics, which run only inside
+//! [`V3::vectorize`](pulp::x86::V3::vectorize) on a CPU that has AVX2; vectors are loaded by
+//! casting arrays (`pulp::cast`), so there is no `unsafe` here either. Compilers do not reach
+//! this width from plain Rust: they split the reduction into 128-bit halves.
+//! The pixels are widened in registers as they are loaded, so no buffer is needed, once for
+//! five rows. int8: each
+//! row's weights sign-extended to i16. int4: each 16-bit lane of pixels holds an even pixel (low
+//! byte) and an odd one (high byte), the pair of a weight byte's low and high nibbles; a last
+//! partial vector of pixels is padded with zeros, as an odd row's unused nibble is 0.
+
+use core::arch::x86_64::{__m128i, __m256i};
+
+use pulp::cast;
+use pulp::x86::V3;
+
+use crate::MAX_CLASSES;
+
+/// Rows summed together: each vector of pixels, loaded and widened once, serves them all.
+const ROWS: usize = 5;
+
+/// Dot products of every int8 row with the pixels, into `dots`.
+#[inline(always)]
+pub(crate) fn int8_dots(simd: V3, weights: &[u8], pixels: &[u8], dots: &mut [i32; MAX_CLASSES]) {
+    let (vectors, rest) = pixels.as_chunks::<16>();
+    let rows = weights.chunks_exact(pixels.len().max(1)).take(MAX_CLASSES);
+    let rows: heapless::Vec<&[u8], MAX_CLASSES> = rows.collect();
+    for (first, block) in rows.chunks(ROWS).enumerate() {
+        let [r0, r1, r2, r3, r4] = block_of(block).map(|row| row.as_chunks::<16>().0);
+        let mut sums = [simd.avx._mm256_setzero_si256(); ROWS];
+        for (((((&p, &w0), &w1), &w2), &w3), &w4) in
+            vectors.iter().zip(r0).zip(r1).zip(r2).zip(r3).zip(r4)
+        {
+            let p = simd.avx2._mm256_cvtepu8_epi16(cast::<_, __m128i>(p));
+            for (sums, w) in sums.iter_mut().zip([w0, w1, w2, w3, w4]) {
+                let w = simd.avx2._mm256_cvtepi8_epi16(cast::<_, __m128i>(w));
+                *sums = simd.avx2._mm256_add_epi32(*sums, simd.avx2._mm256_madd_epi16(w, p));
+            }
+        }
+        let done = 16 * vectors.len();
+        for ((dot, &row), sums) in dots.iter_mut().skip(first * ROWS).zip(block).zip(sums) {
+            let row_rest = row.get(done..).unwrap_or_default();
+            let tail = row_rest.iter().zip(rest).map(|(&w, &p)| i32::from(w as i8) * i32::from(p));
+            *dot = horizontal_sum(sums) + tail.sum::<i32>();
+        }
+    }
+}
+
+/// Dot products of every int4 row (`ceil(n/2)` bytes) with the pixels, into `dots`.
+#[inline(always)]
+pub(crate) fn int4_dots(simd: V3, weights: &[u8], pixels: &[u8], dots: &mut [i32; MAX_CLASSES]) {
+    let (vectors, rest) = pixels.as_chunks::<32>();
+    // The pixels past the whole vectors, padded with zeros: a last vector for every row.
+    let last = cast::<_, __m256i>(padded::<32>(rest));
+    let rows = weights.chunks_exact(pixels.len().div_ceil(2).max(1)).take(MAX_CLASSES);
+    let rows: heapless::Vec<&[u8], MAX_CLASSES> = rows.collect();
+    for (first, block) in rows.chunks(ROWS).enumerate() {
+        let [r0, r1, r2, r3, r4] = block_of(block).map(|row| row.as_chunks::<16>().0);
+        let mut sums = [simd.avx._mm256_setzero_si256(); ROWS];
+        for (((((&p, &b0), &b1), &b2), &b3), &b4) in
+            vectors.iter().zip(r0).zip(r1).zip(r2).zip(r3).zip(r4)
+        {
+            int4_step(simd, &mut sums, cast(p), [b0, b1, b2, b3, b4]);
+        }
+        if !rest.is_empty() {
+            let done = 16 * vectors.len();
+            let bytes =
+                block_of(block).map(|row| padded::<16>(row.get(done..).unwrap_or_default()));
+            int4_step(simd, &mut sums, last, bytes);
+        }
+        for (dot, sums) in dots.iter_mut().skip(first * ROWS).zip(&sums[..block.len()]) {
+            *dot = horizontal_sum(*sums);
+        }
+    }
+}
+
+/// One vector of 32 pixels against 16 weight bytes of each of the [`ROWS`] rows: low nibbles
+/// with the even pixels (the low byte of each 16-bit lane), high nibbles with the odd ones.
+#[inline(always)]
+fn int4_step(simd: V3, sums: &mut [__m256i; ROWS], pixels: __m256i, rows: [[u8; 16]; ROWS]) {
+    let even = simd.avx2._mm256_and_si256(pixels, simd.avx._mm256_set1_epi16(0x00ff));
+    let odd = simd.avx2._mm256_srli_epi16::<8>(pixels);
+    for (sums, bytes) in sums.iter_mut().zip(rows) {
+        let bytes = simd.avx2._mm256_cvtepi8_epi16(cast::<_, __m128i>(bytes));
+        let low = simd.avx2._mm256_srai_epi16::<12>(simd.avx2._mm256_slli_epi16::<12>(bytes));
+        let high = simd.avx2._mm256_srai_epi16::<4>(bytes);
+        let products = simd.avx2._mm256_add_epi32(
+            simd.avx2._mm256_madd_epi16(low, even),
+            simd.avx2._mm256_madd_epi16(high, odd),
+        );
+        *sums = simd.avx2._mm256_add_epi32(*sums, products);
+    }
+}
+
+/// The first `N` of `bytes`, padded with zeros.
+#[inline(always)]
+fn padded<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut padded = [0; N];
+    let n = bytes.len().min(N);
+    padded[..n].copy_from_slice(&bytes[..n]);
+    padded
+}
+
+/// [`ROWS`] rows from a block of at most that many: a shorter last block repeats its first row,
+/// whose extra sums are not stored.
+#[inline(always)]
+fn block_of<'w>(block: &[&'w [u8]]) -> [&'w [u8]; ROWS] {
+    core::array::from_fn(|r| block.get(r).or(block.first()).copied().unwrap_or_default())
+}
+
+/// The sum of a vector's eight i32 lanes.
+#[inline(always)]
+fn horizontal_sum(sums: __m256i) -> i32 {
+    cast::<_, [i32; 8]>(sums).iter().sum()
+}
