@@ -15,6 +15,7 @@ use trainer::model::{FloatModel, Int4Model, QuantizedModel};
 use trainer::model_file::ModelFile;
 use trainer::quantize::{quantize, quantize_int4};
 use trainer::safetensors_file::{self as file, Metadata};
+use trainer::torch_file;
 
 /// Checks `data` through every entry point that reads safetensors, and the blobs made of any
 /// model it holds.
@@ -63,6 +64,11 @@ pub fn check(data: &[u8]) {
         Ok(ModelFile::Int4(model, meta)) => {
             let (m, md) = int4.as_ref().expect("parse_int4 reads what ModelFile reads");
             assert_eq!((m, md), (model, meta));
+        }
+        // A PyTorch file's float model, read only by the build with candle.
+        Ok(ModelFile::Torch(model, _)) => {
+            assert!(torch_file::is_torch(data), "only PyTorch's magic makes a PyTorch file");
+            check_float(model, &Metadata::new());
         }
         // A file marked int4 is read as int4 or not at all; others as float or int8.
         Err(error) if metadata.as_ref().is_ok_and(file::is_int4) => {

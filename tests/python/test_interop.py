@@ -6,13 +6,16 @@ named by $TRAINER, else `cargo run -q -p trainer --`. From the repository root:
     python3 -m unittest discover -s tests/python -v
 """
 
+import collections
 import gzip
 import json
 import os
+import pickle
 import shlex
 import subprocess
 import tempfile
 import unittest
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,7 @@ from safetensors.numpy import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = ROOT / "data" / "mnist"
+TUTORIAL_PKL = ROOT / "tests" / "fixtures" / "torch" / "awesome_model.pkl"
 TRAINER = shlex.split(os.environ.get("TRAINER", "cargo run -q -p trainer --"))
 
 
@@ -134,9 +138,6 @@ class ExportFromNumpy(unittest.TestCase):
             self.assertLessEqual(differ, 2, "f32 blob vs numpy: only summation-order ties may differ")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class Int4FromNumpy(unittest.TestCase):
     def test_a_numpy_written_int4_file_is_run_with_numpys_predictions(self):
@@ -157,3 +158,87 @@ class Int4FromNumpy(unittest.TestCase):
             bad = subprocess.run([*TRAINER, "eval", str(path)], cwd=ROOT, capture_output=True, text=True)
             self.assertEqual(bad.returncode, 65, bad.stderr)
             self.assertIn("outside the int4 range -8..=7", bad.stderr)
+
+
+def rebuild_tensor(storage, offset, shape, stride, *_):
+    """torch._utils._rebuild_tensor_v2 in numpy: the values at offset, shape and strides."""
+    strides = [s * storage.itemsize for s in stride]
+    return np.lib.stride_tricks.as_strided(storage[offset:], shape, strides).copy()
+
+
+class StateDictUnpickler(pickle.Unpickler):
+    """Reads a torch.save state dict (the zip format) with numpy alone: the storages from the
+    archive, each tensor by its offset, shape and strides; no other class is ever loaded."""
+
+    CLASSES = {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor,
+        ("torch", "FloatStorage"): np.dtype("<f4"),
+    }
+
+    def __init__(self, archive):
+        self.archive = archive
+        self.prefix = next(n for n in archive.namelist() if n.endswith("data.pkl"))[: -len("data.pkl")]
+        super().__init__(archive.open(self.prefix + "data.pkl"))
+
+    def find_class(self, module, name):
+        if (module, name) not in self.CLASSES:
+            raise pickle.UnpicklingError(f"{module}.{name} is no part of a float state dict")
+        return self.CLASSES[(module, name)]
+
+    def persistent_load(self, pid):
+        kind, dtype, key, _location, _size = pid
+        assert kind == "storage", pid
+        return np.frombuffer(self.archive.read(f"{self.prefix}data/{key}"), dtype=dtype)
+
+
+def torch_state_dict(path):
+    with zipfile.ZipFile(path) as archive:
+        return StateDictUnpickler(archive).load()
+
+
+class TutorialPickle(unittest.TestCase):
+    """The tutorial's `torch.save(model.state_dict(), 'awesome_model.pkl')`, as PyTorch wrote it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.out = Path(cls.dir.name)
+        trainer("export", TUTORIAL_PKL, "--out-dir", cls.out, "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def test_the_int8_blob_predicts_as_numpy_does_from_the_int8_file(self):
+        for scheme in ("int8", "int4"):
+            with self.subTest(scheme):
+                t = load_file(self.out / f"model.{scheme}.safetensors")
+                ours = int8_predictions(t["linear.weight"], t["linear.weight_scale"], t["linear.bias"])
+                device = json.loads(trainer("eval", self.out / f"model.{scheme}.postcard", "--json"))
+                self.assertEqual(len(device["predictions"]), 10_000)
+                np.testing.assert_array_equal(np.array(device["predictions"]), ours)
+
+    def test_the_exported_files_hold_exactly_the_pickles_tensors(self):
+        state = torch_state_dict(TUTORIAL_PKL)
+        self.assertEqual(list(state), ["linear.weight", "linear.bias"])
+        self.assertEqual((state["linear.weight"].shape, state["linear.weight"].dtype), ((10, 784), np.float32))
+        exported = load_file(self.out / "model.safetensors")
+        for name in ("linear.weight", "linear.bias"):
+            np.testing.assert_array_equal(exported[name], state[name])
+        q, scale = quantize(state["linear.weight"])
+        int8 = load_file(self.out / "model.int8.safetensors")
+        np.testing.assert_array_equal(int8["linear.weight"], q)
+        np.testing.assert_array_equal(int8["linear.weight_scale"], scale)
+
+    def test_the_pickle_read_by_the_trainer_has_numpys_accuracy(self):
+        state = torch_state_dict(TUTORIAL_PKL)
+        ours = float_predictions(state["linear.weight"], state["linear.bias"])
+        run = json.loads(trainer("eval", TUTORIAL_PKL, "--json"))
+        self.assertEqual(run["kind"], "torch-state-dict")
+        differ = np.sum(np.array(run["predictions"]) != ours)
+        self.assertLessEqual(differ, 2, "f32 vs numpy: only summation-order ties may differ")
+
+
+if __name__ == "__main__":
+    unittest.main()

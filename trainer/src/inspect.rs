@@ -18,7 +18,7 @@ use crate::safetensors_file::{self as file, FileError};
 pub struct Inspection {
     /// The file.
     pub path: String,
-    /// Blob or safetensors, float, int8 or int4.
+    /// Blob, safetensors (float, int8 or int4) or PyTorch state dict.
     pub kind: Kind,
     /// File size.
     pub bytes: usize,
@@ -38,15 +38,15 @@ pub struct Inspection {
     pub counter: Option<u32>,
     /// Signed blobs only: `verified with KEY`, `not checked` (no key given), or what failed.
     pub signature: Option<String>,
-    /// Safetensors only: name, dtype and shape of each tensor.
+    /// Safetensors and PyTorch files only: name, dtype and shape of each tensor.
     pub tensors: Vec<(String, String, Vec<usize>)>,
     /// Safetensors only: the metadata (accuracy, training settings, data checksums).
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Inspects a blob, signed blob or safetensors file. A damaged blob is described (not valid,
-/// with the reason); a file that is none of these is an error. With `public_key`, a signed
-/// blob's signature is verified (any counter accepted).
+/// Inspects a blob, signed blob, safetensors or PyTorch file. A damaged blob is described (not
+/// valid, with the reason); a file that is none of these is an error. With `public_key`, a
+/// signed blob's signature is verified (any counter accepted).
 pub fn inspect(path: &Path, public_key: Option<&VerifyingKey>) -> Result<Inspection, FileError> {
     let bytes = file::read(path)?;
     let mut inspection = Inspection {
@@ -104,6 +104,12 @@ pub fn inspect(path: &Path, public_key: Option<&VerifyingKey>) -> Result<Inspect
                 .into_iter()
                 .map(|(name, dtype, shape)| (name, format!("{dtype:?}"), shape))
                 .collect();
+        }
+        ModelFile::Torch(_, tensors) => {
+            inspection.scheme = Some("f32");
+            inspection.inputs = Some(crate::data::PIXELS);
+            inspection.classes = Some(crate::data::CLASSES);
+            inspection.tensors = tensors;
         }
     }
     Ok(inspection)

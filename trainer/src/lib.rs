@@ -5,10 +5,12 @@
 //! fits the model with the [`settings`], [`quantize`] makes the int8 version and, with the
 //! [`calibration`] of the training images, the int4 one, [`eval`] measures them with
 //! `infer-core` (the code the device runs), [`safetensors_file`] and the blobs of
-//! [`model`] are the files, named in [`file_names`] and written by [`atomic_write`].
+//! [`model`] are the files, named in [`file_names`] and written by [`atomic_write`];
+//! [`torch_file`] reads a model PyTorch saved with `torch.save`.
 //!
 //! Without the default `candle` feature only the file formats remain (data, models, files,
-//! inspection, pictures): what the fuzz targets and other tools that never train link.
+//! inspection, pictures): what the fuzz targets and other tools that never train link. PyTorch
+//! files then are refused, since candle reads their pickle.
 
 pub mod atomic_write;
 pub mod bytes;
@@ -33,5 +35,6 @@ pub mod quantize;
 pub mod safetensors_file;
 pub mod settings;
 pub mod signing;
+pub mod torch_file;
 #[cfg(feature = "candle")]
 pub mod train;

@@ -56,15 +56,20 @@ enum Command {
                             trainer predict --index 42 --model artifacts/model.safetensors"
     )]
     Predict(predict::Args),
-    /// Format, scheme, shape, size, checksum and metadata of a blob or safetensors file.
+    /// Format, scheme, shape, size, checksum and metadata of a blob, safetensors or PyTorch file.
     #[command(after_help = "Examples:\n  trainer inspect artifacts/model.int8.postcard\n  \
-                            trainer inspect artifacts/model.safetensors --json")]
+                            trainer inspect artifacts/model.safetensors --json\n  \
+                            trainer inspect awesome_model.pkl")]
     Inspect(inspect::Args),
-    /// Quantize a float safetensors (`linear.weight` [10, 784], `linear.bias` [10]; ours or one
-    /// saved from PyTorch) and write the int8 and int4 safetensors and the three device blobs
-    /// (int4 rounding is calibrated on the MNIST training images).
-    #[command(after_help = "Examples:\n  trainer export model.safetensors --out-dir device/\n\n\
-                            From PyTorch: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\")")]
+    /// Quantize a float model (`linear.weight` [10, 784], `linear.bias` [10]: a float
+    /// safetensors, ours or one saved from PyTorch, or a PyTorch `torch.save` state dict) and
+    /// write the int8 and int4 safetensors and the three device blobs (int4 rounding is
+    /// calibrated on the MNIST training images).
+    #[command(after_help = "Examples:\n  trainer export model.safetensors --out-dir device/\n  \
+                            trainer export awesome_model.pkl\n\n\
+                            From PyTorch: torch.save(model.state_dict(), \"awesome_model.pkl\") (the \
+                            tutorial's last line), or safetensors.torch.save_file(model.state_dict(), \
+                            \"model.safetensors\")")]
     Export(export::Args),
     /// Draw the pictures of a trained model: weight templates, confusion matrix, training curves.
     #[command(

@@ -1,5 +1,5 @@
-//! Any model file, told apart by its content: a device blob, or a float, int8 or int4
-//! safetensors.
+//! Any model file, told apart by its content: a device blob, a float, int8 or int4
+//! safetensors, or a PyTorch state dict (`torch.save`).
 
 use std::path::Path;
 
@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::model::{FloatModel, Int4Model, QuantizedModel, WEIGHT};
 use crate::safetensors_file::{self as file, FileError, Metadata};
+use crate::torch_file::{self, TensorInfo};
 
 /// A model file, read and validated.
 #[derive(Debug, Clone)]
@@ -23,10 +24,13 @@ pub enum ModelFile {
     Int8(QuantizedModel, Metadata),
     /// An int4 safetensors (as int8, values in -8..=7, marked by `weight_bits` = 4).
     Int4(Int4Model, Metadata),
+    /// A PyTorch state dict saved with `torch.save` (the tutorial's), and all its tensors.
+    Torch(FloatModel, Vec<TensorInfo>),
 }
 
 impl ModelFile {
-    /// Reads `path`: a blob if it starts with the blob magic, else safetensors: int4 if its
+    /// Reads `path`: a blob if it starts with the blob magic, a PyTorch file if it starts as
+    /// one (a zip archive, or a legacy pickle, which is refused), else safetensors: int4 if its
     /// metadata says `weight_bits` = 4 (whatever its tensors, so a damaged int4 file gets the
     /// int4 reader's error), else int8 or float by the dtype of `linear.weight`.
     pub fn open(path: &Path) -> Result<Self, FileError> {
@@ -40,6 +44,10 @@ impl ModelFile {
         }
         if bytes.starts_with(&infer_core::signed::MAGIC) {
             return Ok(Self::Signed(bytes.to_vec()));
+        }
+        if torch_file::is_torch(bytes) {
+            return torch_file::parse(path, bytes)
+                .map(|(model, tensors)| Self::Torch(model, tensors));
         }
         let dtype = file::tensors(path, bytes)?.into_iter().find(|(name, ..)| name == WEIGHT);
         if file::is_int4(&file::metadata(path, bytes)?) {
@@ -61,12 +69,13 @@ impl ModelFile {
             Self::Float(..) => Kind::FloatSafetensors,
             Self::Int8(..) => Kind::Int8Safetensors,
             Self::Int4(..) => Kind::Int4Safetensors,
+            Self::Torch(..) => Kind::TorchStateDict,
         }
     }
 
     /// The blob a device would run for this model: the file itself, the blob in the signed
-    /// envelope, or the encoding of its weights (f32 for a float file, int8 or int4 for a
-    /// quantized one).
+    /// envelope, or the encoding of its weights (f32 for a float or PyTorch file, int8 or int4
+    /// for a quantized one).
     pub fn device_blob(&self) -> Result<Vec<u8>, infer_core::Error> {
         match self {
             Self::Blob(bytes) => Ok(bytes.clone()),
@@ -77,11 +86,23 @@ impl ModelFile {
                 }
                 Ok(envelope.unverified_blob.to_vec())
             }
-            Self::Float(model, _) => model.to_blob(),
+            Self::Float(model, _) | Self::Torch(model, _) => model.to_blob(),
             Self::Int8(model, _) => model.to_blob(),
             Self::Int4(model, _) => model.to_blob(),
         }
     }
+}
+
+/// Reads the float model of `path`, for the commands that need float weights: a float
+/// safetensors (with its metadata) or a PyTorch state dict (with none), and which of the two.
+pub fn read_float(path: &Path) -> Result<(FloatModel, Metadata, Kind), FileError> {
+    let bytes = file::read(path)?;
+    if torch_file::is_torch(&bytes) {
+        let (model, _) = torch_file::parse(path, &bytes)?;
+        return Ok((model, Metadata::new(), Kind::TorchStateDict));
+    }
+    let (model, metadata) = file::parse_float(path, &bytes)?;
+    Ok((model, metadata, Kind::FloatSafetensors))
 }
 
 /// The kinds of model files.
@@ -98,6 +119,8 @@ pub enum Kind {
     Int8Safetensors,
     /// `model.int4.safetensors`.
     Int4Safetensors,
+    /// `awesome_model.pkl`, `*.pt`, `*.pth`.
+    TorchStateDict,
 }
 
 impl std::fmt::Display for Kind {
@@ -108,6 +131,7 @@ impl std::fmt::Display for Kind {
             Kind::FloatSafetensors => "float safetensors",
             Kind::Int8Safetensors => "int8 safetensors",
             Kind::Int4Safetensors => "int4 safetensors",
+            Kind::TorchStateDict => "PyTorch state dict (torch.save)",
         })
     }
 }

@@ -12,6 +12,7 @@ use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use crate::bytes::{f32s_from_le, f32s_to_le};
 use crate::data::{CLASSES, PIXELS};
 use crate::model::{BIAS, FloatModel, Int4Model, ModelError, QuantizedModel, WEIGHT, WEIGHT_SCALE};
+use crate::torch_file::TorchError;
 
 /// Version of the safetensors files' layout and metadata keys.
 pub const FORMAT_VERSION: &str = "1";
@@ -76,6 +77,14 @@ pub enum FileError {
         found: Option<String>,
         /// What the reader takes, in words.
         expected: &'static str,
+    },
+    /// A PyTorch (`torch.save`) file cannot be used.
+    #[error("{path}: {source}")]
+    Torch {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and how to save a file that can be used.
+        source: TorchError,
     },
     /// A training checkpoint is invalid.
     #[error("{path}: {problem}")]

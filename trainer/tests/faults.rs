@@ -20,13 +20,16 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The committed seed-0 model files, as "previous artifacts".
+/// The committed seed-0 model files (the files of tests/fixtures, not its subdirectories), as
+/// "previous artifacts".
 fn previous_artifacts(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     std::fs::create_dir_all(dir).unwrap();
     for entry in std::fs::read_dir(committed).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        if path.is_file() {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
     }
     contents(dir)
 }
@@ -179,7 +182,7 @@ fn a_full_disk_fails_with_74_and_keeps_the_previous_files() {
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     // 160 KiB: room for the previous files (134 KB), not for a new set beside them (250 KB).
     let script = format!(
-        "mount -t tmpfs -o size=160k none \"$1\" && cp {}/* \"$1\"/ && sha256sum \"$1\"/* > \"$1.before\" \
+        "mount -t tmpfs -o size=160k none \"$1\" && find {} -maxdepth 1 -type f -exec cp -t \"$1\" {{}} + && sha256sum \"$1\"/* > \"$1.before\" \
          && \"$2\" train --epochs 1 -q --out-dir \"$1\"; echo \"exit $?\"; \
          sha256sum -c --quiet \"$1.before\" && echo unchanged; ls -A \"$1\"",
         committed.display()
@@ -192,7 +195,9 @@ fn a_full_disk_fails_with_74_and_keeps_the_previous_files() {
     let listing: Vec<&str> = stdout.lines().skip_while(|l| *l != "unchanged").skip(1).collect();
     let mut expected: Vec<String> = std::fs::read_dir(&committed)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.is_file())
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     expected.sort();
     assert_eq!(listing, expected, "temporary files left behind");

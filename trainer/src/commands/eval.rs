@@ -16,7 +16,8 @@ use crate::commands::{MODEL_HINT, Output};
 /// Options of `trainer eval`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A `.postcard` blob, or a float, int8 or int4 `.safetensors`.
+    /// A `.postcard` blob, a float, int8 or int4 `.safetensors`, or a PyTorch `torch.save`
+    /// state dict (e.g. awesome_model.pkl).
     #[arg(default_value = "artifacts/model.int8.postcard")]
     pub model: PathBuf,
     /// Which labelled images.

@@ -1,4 +1,4 @@
-//! `trainer inspect`: what a blob or safetensors file holds.
+//! `trainer inspect`: what a blob, safetensors or PyTorch file holds.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use crate::exit::InvalidInput;
 /// Options of `trainer inspect`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A `.postcard` blob, a `.signed` blob or a `.safetensors` file.
+    /// A `.postcard` blob, a `.signed` blob, a `.safetensors` file or a PyTorch `torch.save` file.
     pub file: PathBuf,
     /// Verify a signed blob's signature with this public key (SPKI PEM, from `trainer keygen`).
     #[arg(long, value_name = "FILE")]

@@ -29,7 +29,7 @@ pub struct Output {
 }
 
 /// What to do when no model file can be read.
-pub const MODEL_HINT: &str = "cannot use the model (train one with `trainer train`, or give a .postcard or .safetensors file)";
+pub const MODEL_HINT: &str = "cannot use the model (train one with `trainer train`, or give a .postcard, .safetensors or PyTorch `torch.save` file)";
 
 /// Writes `files` into `out` (created if needed) all or nothing: staged under temporary names,
 /// then renamed into place unless Ctrl-C came meanwhile (then nothing changes).

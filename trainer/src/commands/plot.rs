@@ -7,14 +7,15 @@ use trainer::data::{self, Mnist};
 use trainer::file_names::{CONFUSION_PICTURE, TRAINING_PICTURE, WEIGHTS_PICTURE};
 use trainer::history::LogPoint;
 use trainer::settings::Config;
-use trainer::{eval, plot, quantize, safetensors_file};
+use trainer::{eval, model_file, plot, quantize};
 
 use crate::commands::{Output, write_files};
 
 /// Options of `trainer plot`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Float safetensors written by `train` (with its training history) or by `export`.
+    /// Float safetensors written by `train` (with its training history), or any float model
+    /// `export` takes (e.g. a PyTorch state dict).
     #[arg(long, default_value = "artifacts/model.safetensors")]
     pub model: PathBuf,
     /// Where to write weights.png, confusion.png and training.png.
@@ -26,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
-    let (float, metadata) = safetensors_file::read_float(&args.model)?;
+    let (float, metadata, _) = model_file::read_float(&args.model)?;
     let int8_blob = quantize::quantize(&float).to_blob()?;
     let data = Mnist::load(&args.data_dir.clone().unwrap_or_else(data::bundled_dir))?;
     let evaluation = eval::evaluate(&infer_core::Model::from_blob(&int8_blob)?, &data.test)?;

@@ -24,7 +24,7 @@ pub struct Args {
     /// Classify MNIST test image N instead of a picture.
     #[arg(long, value_name = "N")]
     pub index: Option<usize>,
-    /// The model: a blob (what the device runs) or a safetensors.
+    /// The model: a blob (what the device runs), a safetensors or a PyTorch `torch.save` file.
     #[arg(long, default_value = "artifacts/model.int8.postcard")]
     pub model: PathBuf,
     /// Ink colour: `auto` inverts pictures with a light border (dark ink on paper).
