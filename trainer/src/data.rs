@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::{panic, thread};
 
 use flate2::read::GzDecoder;
 use sha2::{Digest, Sha256};
@@ -185,8 +186,14 @@ impl Mnist {
     pub fn load(dir: &Path) -> Result<Self, DataError> {
         let [train_images, train_labels, test_images, test_labels] =
             FILES.map(|name| locate(dir, name));
-        let (train, [a, b]) = Split::load(&train_images?, &train_labels?)?;
-        let (test, [c, d]) = Split::load(&test_images?, &test_labels?)?;
+        let (train_images, train_labels) = (train_images?, train_labels?);
+        // The test files decompress on another thread while the training files do.
+        let (train, test) = thread::scope(|scope| {
+            let test = scope.spawn(|| Split::load(&test_images?, &test_labels?));
+            let train = Split::load(&train_images, &train_labels);
+            (train, test.join().unwrap_or_else(|panic| panic::resume_unwind(panic)))
+        });
+        let ((train, [a, b]), (test, [c, d])) = (train?, test?);
         Ok(Mnist { train, test, digests: [a, b, c, d] })
     }
 
@@ -251,6 +258,10 @@ pub struct Idx {
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Deflate never expands data more than this: a gzip file of `n` bytes holds at most
+/// `n * MAX_DEFLATE_RATIO` bytes.
+const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// Reads an IDX file of unsigned bytes, gzip-compressed or not (told by its first bytes).
 ///
@@ -326,7 +337,12 @@ fn parse<'r>(
             found_is_lower_bound: false,
         });
     }
+    // Room for all the data the input can hold, reserved at once where the address space
+    // allows: growing the buffer as it fills would copy it and touch fresh memory repeatedly.
+    let room = raw_len
+        .map_or(0, |len| if compressed { len.saturating_mul(MAX_DEFLATE_RATIO) } else { len });
     let mut data = Vec::new();
+    let _ = data.try_reserve_exact(usize::try_from(expected.min(room)).unwrap_or(usize::MAX));
     reader.by_ref().take(expected).read_to_end(&mut data).map_err(io_error)?;
     let extra = reader.read(&mut [0u8; 1]).map_err(io_error)?;
     if data.len() as u64 != expected || extra != 0 {

@@ -13,6 +13,8 @@
 //! files then are refused, since candle reads their pickle.
 
 pub mod atomic_write;
+#[cfg(feature = "candle")]
+pub mod batch;
 pub mod bytes;
 pub mod calibration;
 #[cfg(feature = "candle")]
@@ -26,6 +28,8 @@ pub mod file_names;
 pub mod history;
 pub mod inspect;
 mod linalg;
+#[cfg(feature = "candle")]
+pub mod linear;
 pub mod model;
 pub mod model_file;
 #[cfg(feature = "candle")]

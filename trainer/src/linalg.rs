@@ -2,18 +2,20 @@
 //! quantization): not worth a linear-algebra dependency.
 
 /// The lower Cholesky factor `L` of a symmetric positive-definite `n x n` matrix `a`
-/// (row-major, only its lower triangle read): `a = L L^T`. `None` if `a` is not positive
-/// definite.
-pub fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; n * n];
+/// (row-major, only its lower triangle read), computed in its place: `a = L L^T`. `None` if `a`
+/// is not positive definite.
+pub fn cholesky(mut a: Vec<f64>, n: usize) -> Option<Vec<f64>> {
     for i in 0..n {
-        for j in 0..=i {
-            let rest = a[i * n + j] - dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
-            l[i * n + j] =
-                if i == j { (rest > 0.0).then(|| rest.sqrt())? } else { rest / l[j * n + j] };
+        let (done, rest) = a.split_at_mut(i * n);
+        let row = &mut rest[..n];
+        for j in 0..i {
+            row[j] = (row[j] - dot(&row[..j], &done[j * n..j * n + j])) / done[j * n + j];
         }
+        let diagonal = row[i] - dot(&row[..i], &row[..i]);
+        row[i] = (diagonal > 0.0).then(|| diagonal.sqrt())?;
+        row[i + 1..].fill(0.0);
     }
-    Some(l)
+    Some(a)
 }
 
 /// `sum_k a[k] * b[k]` in four interleaved partial sums: one running sum waits for each add to
@@ -58,7 +60,7 @@ mod tests {
     fn factor_and_inverse_of_a_small_matrix() {
         // a = L L^T with L = [[2, 0, 0], [1, 3, 0], [-1, 2, 1]].
         let a = [4.0, 2.0, -2.0, 2.0, 10.0, 5.0, -2.0, 5.0, 6.0];
-        let l = cholesky(&a, 3).unwrap();
+        let l = cholesky(a.to_vec(), 3).unwrap();
         assert_eq!(l, [2.0, 0.0, 0.0, 1.0, 3.0, 0.0, -1.0, 2.0, 1.0]);
         let inverse = invert_lower(&l, 3);
         for i in 0..3 {
@@ -67,6 +69,6 @@ mod tests {
                 assert!((product - f64::from(u8::from(i == j))).abs() < 1e-12);
             }
         }
-        assert_eq!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2), None, "not positive definite");
+        assert_eq!(cholesky(vec![1.0, 2.0, 2.0, 1.0], 2), None, "not positive definite");
     }
 }

@@ -1,16 +1,19 @@
 //! Training with candle: the loop, its events, evaluation and divergence checks.
 
 use std::ops::ControlFlow;
+use std::time::Instant;
 
-use candle_core::{DType, Device, Module, Tensor, Var};
-use candle_nn::{Linear, Optimizer, ParamsAdamW, SGD};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::ParamsAdamW;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::batch::{self, HostBatch};
 use crate::checkpoint::Checkpoint;
-use crate::data::{CLASSES, Mnist, PIXELS, Split};
+use crate::data::{CLASSES, Mnist, PIXELS};
 use crate::history::LogPoint;
+use crate::linear::{self, Batch, INPUTS};
 use crate::model::{FloatModel, ModelError};
 use crate::optim::{AdamW, AdamWState};
 use crate::settings::{Config, OptimizerKind};
@@ -100,47 +103,28 @@ pub enum TrainError {
     /// candle failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// The training thread could not be started.
+    #[error("cannot start the training thread: {0}")]
+    Thread(#[from] rayon::ThreadPoolBuildError),
 }
 
 /// A loss above this (100 times that of a uniform guess over ten classes, ln 10) or NaN means
 /// the run diverged, even where the arg-max still looks sane.
 pub const DIVERGED_LOSS: f32 = 100.0 * std::f32::consts::LN_10;
 
-/// A split on the device, as one tensor of normalized pixels and one of labels.
-struct DeviceSplit {
-    images: Tensor,
-    labels: Tensor,
-}
-
-impl DeviceSplit {
-    fn new(split: &Split, device: &Device) -> candle_core::Result<Self> {
-        let pixels: Vec<f32> =
-            split.images.iter().map(|&p| infer_core::normalize_pixel(p)).collect();
-        let labels: Vec<u32> = split.labels.iter().map(|&l| u32::from(l)).collect();
-        Ok(Self {
-            images: Tensor::from_vec(pixels, (split.len(), PIXELS), device)?,
-            labels: Tensor::from_vec(labels, split.len(), device)?,
-        })
-    }
-
-    /// Percent of examples whose arg-max logit is the label: one matmul for the whole split.
-    fn accuracy(&self, model: &Linear) -> candle_core::Result<f64> {
-        let predictions = model.forward(&self.images)?.argmax(1)?;
-        let correct =
-            predictions.eq(&self.labels)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
-        Ok(100.0 * f64::from(correct) / self.labels.dim(0)? as f64)
-    }
-}
-
 /// Trains a 784 -> 10 linear layer with softmax cross-entropy on `data.train`, from scratch or
 /// from a checkpoint, reporting [`Event`]s (with a checkpoint every `checkpoint_every`
 /// iterations; 0: never).
+///
+/// On the CPU, candle's kernels run on one thread of a pool of their own, whatever
+/// `RAYON_NUM_THREADS` says: this model's operations are too small to gain from splitting (the
+/// hand-offs between threads cost more), and a seed gives the same bits on any machine.
 pub fn train(
     data: &Mnist,
     device: &Device,
     start: Start,
     checkpoint_every: usize,
-    on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+    on_event: &mut (dyn FnMut(Event<'_>) -> ControlFlow<()> + Send),
 ) -> Result<Outcome, TrainError> {
     let config = start.config();
     if config.batch_size == 0 || config.epochs == 0 || data.train.is_empty() || data.test.is_empty()
@@ -148,14 +132,14 @@ pub fn train(
         return Err(TrainError::Config("batch size, epochs and both splits must be non-empty"));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let (weight, bias, state) = match &start {
+    let (params, state) = match &start {
         Start::Fresh(_) => {
             // As PyTorch's nn.Linear: weight and bias uniform in +-1/sqrt(fan_in).
             let bound = 1.0 / (PIXELS as f32).sqrt();
             let mut uniform =
                 |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect::<Vec<f32>>();
             let (weight, bias) = (uniform(CLASSES * PIXELS), uniform(CLASSES));
-            (weight, bias, State::fresh(data, device)?)
+            (linear::pack(&weight, &bias), State::fresh(data, device)?)
         }
         Start::Resume(checkpoint) => {
             if checkpoint.data_sha256 != data.sha256_by_name() {
@@ -168,16 +152,14 @@ pub fn train(
             }
             rng.set_word_pos(checkpoint.rng_word_pos);
             let state = State::resumed(checkpoint, device)?;
-            (checkpoint.weight.clone(), checkpoint.bias.clone(), state)
+            (linear::pack(&checkpoint.weight, &checkpoint.bias), state)
         }
     };
-    let weight = Var::from_tensor(&Tensor::from_vec(weight, (CLASSES, PIXELS), device)?)?;
-    let bias = Var::from_tensor(&Tensor::from_vec(bias, CLASSES, device)?)?;
-    let vars = vec![weight.clone(), bias.clone()];
+    let params = Tensor::from_vec(params, (CLASSES, INPUTS), device)?;
     let mut optimizer = match config.optimizer {
-        OptimizerKind::Sgd => AnyOptimizer::Sgd(SGD::new(vars, config.learning_rate)?),
+        OptimizerKind::Sgd => AnyOptimizer::Sgd,
         OptimizerKind::AdamW => AnyOptimizer::AdamW(AdamW::new(
-            vars,
+            &params,
             ParamsAdamW {
                 lr: config.learning_rate,
                 weight_decay: config.weight_decay,
@@ -186,40 +168,46 @@ pub fn train(
         )?),
     };
     if let (Start::Resume(checkpoint), AnyOptimizer::AdamW(adamw)) = (&start, &mut optimizer) {
-        let moments =
+        let saved =
             checkpoint.optimizer.as_ref().ok_or(TrainError::Resume("AdamW state missing"))?;
-        adamw.restore(moments)?;
+        let [(weight_m, weight_v), (bias_m, bias_v)] = saved.moments.as_slice() else {
+            return Err(TrainError::Resume("AdamW state is not that of a weight and a bias"));
+        };
+        let (first, second) = (linear::pack(weight_m, bias_m), linear::pack(weight_v, bias_v));
+        adamw.restore(saved.step, &first, &second)?;
     }
-    let model = Linear::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()));
-    let run = Run { config, data, device, model: &model, checkpoint_every };
-    run.run(state, &mut optimizer, &mut rng, on_event)
+    let mut learner = Learner { params, optimizer };
+    let run = Run::new(config, data, device, checkpoint_every);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    pool.install(|| run.run(&mut learner, state, &mut rng, on_event))
 }
 
-/// The configured update rule (candle's optimizers are not object safe).
+/// The configured update rule.
 enum AnyOptimizer {
-    Sgd(SGD),
+    /// Plain SGD, as candle-nn's: `theta - lr * g`.
+    Sgd,
     AdamW(AdamW),
 }
 
 impl AnyOptimizer {
-    fn step(&mut self, loss: &Tensor, learning_rate: f64) -> candle_core::Result<()> {
+    /// `theta` after one update with gradient `g`.
+    fn update(&mut self, theta: &Tensor, g: &Tensor, lr: f64) -> candle_core::Result<Tensor> {
         match self {
-            Self::Sgd(o) => {
-                o.set_learning_rate(learning_rate);
-                o.backward_step(loss)
-            }
+            Self::Sgd => theta - (g * lr)?,
             Self::AdamW(o) => {
-                o.set_learning_rate(learning_rate);
-                o.backward_step(loss)
+                o.set_learning_rate(lr);
+                o.update(theta, g)
             }
         }
     }
 
+    /// The AdamW state, per parameter (weight, then bias).
     fn state(&self) -> candle_core::Result<Option<AdamWState>> {
-        match self {
-            Self::Sgd(_) => Ok(None),
-            Self::AdamW(o) => o.state().map(Some),
-        }
+        let Self::AdamW(o) = self else { return Ok(None) };
+        let (step, first, second) = o.state()?;
+        let ((weight_m, bias_m), (weight_v, bias_v)) =
+            (linear::unpack(&first), linear::unpack(&second));
+        Ok(Some(AdamWState { step, moments: vec![(weight_m, weight_v), (bias_m, bias_v)] }))
     }
 }
 
@@ -259,116 +247,185 @@ impl State {
     }
 }
 
+/// Test examples converted to f32 at a time: the whole test split would be 31 MB more, and
+/// chunks of a default batch's size reuse the memory the training batches free.
+const TEST_ROWS: usize = 100;
+
 /// One run's fixed parts.
 struct Run<'a> {
     config: &'a Config,
     data: &'a Mnist,
     device: &'a Device,
-    model: &'a Linear,
     checkpoint_every: usize,
+    steps_per_epoch: usize,
+    /// Iterations in the run.
+    total: usize,
+    log_every: usize,
+    started: Instant,
 }
 
-impl Run<'_> {
-    /// The training loop: shuffled mini-batches, logging, divergence checks, checkpoints.
+/// What a step updates besides the [`State`].
+struct Learner {
+    /// The packed parameters ([`linear`]).
+    params: Tensor,
+    optimizer: AnyOptimizer,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        config: &'a Config,
+        data: &'a Mnist,
+        device: &'a Device,
+        checkpoint_every: usize,
+    ) -> Self {
+        let steps_per_epoch = data.train.len().div_ceil(config.batch_size);
+        Self {
+            config,
+            data,
+            device,
+            checkpoint_every,
+            steps_per_epoch,
+            total: steps_per_epoch * config.epochs,
+            log_every: if config.log_every == 0 { steps_per_epoch } else { config.log_every },
+            started: Instant::now(),
+        }
+    }
+
+    /// The training loop: epochs of shuffled mini-batches, each gathered on another thread
+    /// while the step before it runs.
     fn run(
         &self,
+        learner: &mut Learner,
         mut state: State,
-        optimizer: &mut AnyOptimizer,
         rng: &mut ChaCha8Rng,
-        on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+        on_event: &mut (dyn FnMut(Event<'_>) -> ControlFlow<()> + Send),
     ) -> Result<Outcome, TrainError> {
-        let (config, device, model) = (self.config, self.device, self.model);
-        let started = std::time::Instant::now();
-        let seconds = |state: &State| state.seconds_before + started.elapsed().as_secs_f64();
-        let train = DeviceSplit::new(&self.data.train, device)?;
-        let test = DeviceSplit::new(&self.data.test, device)?;
-        let n = self.data.train.len();
-        let steps_per_epoch = n.div_ceil(config.batch_size);
-        let total = steps_per_epoch * config.epochs;
-        let log_every = if config.log_every == 0 { steps_per_epoch } else { config.log_every };
-
-        let mut epoch_order = None;
-        while state.iteration < total {
-            let step_in_epoch = state.iteration % steps_per_epoch;
+        while state.iteration < self.total {
+            let step_in_epoch = state.iteration % self.steps_per_epoch;
             if step_in_epoch == 0 {
                 state.order.shuffle(rng);
-                epoch_order = None;
             }
-            let order = match epoch_order {
-                Some(ref order) => order,
-                None => epoch_order.insert(Tensor::new(state.order.as_slice(), device)?),
-            };
-            let start = step_in_epoch * config.batch_size;
-            let batch = order.narrow(0, start, config.batch_size.min(n - start))?;
-            let images = train.images.index_select(&batch, 0)?;
-            let labels = train.labels.index_select(&batch, 0)?;
-            let loss = candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels)?;
-            optimizer.step(&loss, config.learning_rate_at(state.iteration, total))?;
-            state.loss_sum = (&state.loss_sum + loss.detach())?;
-            state.iteration += 1;
-            state.since_log += 1;
-            let iteration = state.iteration;
-            let mut flow = on_event(Event::Step { done: iteration, total });
-            if iteration.is_multiple_of(log_every) || iteration == total {
-                let loss = loss.to_scalar::<f32>()?;
-                let mean_loss = state.loss_sum.to_scalar::<f32>()? / state.since_log as f32;
-                if [loss, mean_loss].iter().any(|l| l.is_nan() || *l > DIVERGED_LOSS) {
-                    return Err(TrainError::Diverged { iteration, loss });
+            let (order, rng) = (state.order.clone(), &*rng);
+            let steps = step_in_epoch..self.steps_per_epoch;
+            let stopped = std::thread::scope(|scope| {
+                let train = &self.data.train;
+                for batch in batch::prefetch(scope, train, &order, self.config.batch_size, steps) {
+                    let batch = batch.to_device(self.device)?;
+                    if let Some(checkpoint) =
+                        self.step(learner, &mut state, &batch, rng, on_event)?
+                    {
+                        return Ok(Some(checkpoint));
+                    }
                 }
-                (state.loss_sum, state.since_log) = (state.loss_sum.zeros_like()?, 0);
-                let test_accuracy = test.accuracy(model)?;
-                let point = LogPoint { iteration, loss, mean_loss, test_accuracy };
-                state.history.push(point);
-                if on_event(Event::Log { point, seconds: seconds(&state) }).is_break() {
-                    flow = ControlFlow::Break(());
-                }
-            }
-            let due = self.checkpoint_every > 0 && iteration.is_multiple_of(self.checkpoint_every);
-            if iteration < total && (due || flow.is_break()) {
-                let checkpoint = self.checkpoint(&state, optimizer, rng, seconds(&state))?;
-                if flow.is_break() {
-                    return Ok(Outcome::Stopped(Box::new(checkpoint)));
-                }
-                flow = on_event(Event::Checkpoint(&checkpoint));
-                if flow.is_break() {
-                    return Ok(Outcome::Stopped(Box::new(checkpoint)));
-                }
+                Ok::<_, TrainError>(None)
+            })?;
+            if let Some(checkpoint) = stopped {
+                return Ok(Outcome::Stopped(Box::new(checkpoint)));
             }
         }
         let test_accuracy = state.history.last().map_or(0.0, |p| p.test_accuracy);
-        let (weight, bias) = self.parameters()?;
+        let (weight, bias) = parameters(&learner.params)?;
         let model = FloatModel::new(weight, bias)?;
         Ok(Outcome::Finished(Trained { model, history: state.history, test_accuracy }))
     }
 
-    /// The weight (flattened) and bias, copied to the host.
-    fn parameters(&self) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
-        let weight = self.model.weight().flatten_all()?.to_vec1::<f32>()?;
-        let bias = self.model.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
-        Ok((weight, bias))
+    /// One update and its events (a log point, a checkpoint); the checkpoint to stop at, if an
+    /// event asked to stop.
+    fn step(
+        &self,
+        learner: &mut Learner,
+        state: &mut State,
+        batch: &Batch,
+        rng: &ChaCha8Rng,
+        on_event: &mut (dyn FnMut(Event<'_>) -> ControlFlow<()> + Send),
+    ) -> Result<Option<Checkpoint>, TrainError> {
+        let (loss, gradient) = linear::loss_and_gradient(&learner.params, batch)?;
+        let lr = self.config.learning_rate_at(state.iteration, self.total);
+        learner.params = learner.optimizer.update(&learner.params, &gradient, lr)?;
+        state.loss_sum = (&state.loss_sum + &loss)?;
+        state.iteration += 1;
+        state.since_log += 1;
+        let (iteration, total) = (state.iteration, self.total);
+        let mut flow = on_event(Event::Step { done: iteration, total });
+        if iteration.is_multiple_of(self.log_every) || iteration == total {
+            let point = self.log_point(&learner.params, state, &loss)?;
+            if on_event(Event::Log { point, seconds: self.seconds(state) }).is_break() {
+                flow = ControlFlow::Break(());
+            }
+        }
+        let due = self.checkpoint_every > 0 && iteration.is_multiple_of(self.checkpoint_every);
+        if iteration < total && (due || flow.is_break()) {
+            let checkpoint = self.checkpoint(learner, state, rng)?;
+            if flow.is_break() || on_event(Event::Checkpoint(&checkpoint)).is_break() {
+                return Ok(Some(checkpoint));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The loss of the last batch and since the last point, and the test accuracy, added to
+    /// the history; fails if the loss diverged.
+    fn log_point(
+        &self,
+        params: &Tensor,
+        state: &mut State,
+        loss: &Tensor,
+    ) -> Result<LogPoint, TrainError> {
+        let iteration = state.iteration;
+        let loss = loss.to_scalar::<f32>()?;
+        let mean_loss = state.loss_sum.to_scalar::<f32>()? / state.since_log as f32;
+        if [loss, mean_loss].iter().any(|l| l.is_nan() || *l > DIVERGED_LOSS) {
+            return Err(TrainError::Diverged { iteration, loss });
+        }
+        (state.loss_sum, state.since_log) = (state.loss_sum.zeros_like()?, 0);
+        let test_accuracy = self.test_accuracy(params)?;
+        let point = LogPoint { iteration, loss, mean_loss, test_accuracy };
+        state.history.push(point);
+        Ok(point)
+    }
+
+    /// Percent of the test split classified as labelled, [`TEST_ROWS`] examples at a time.
+    fn test_accuracy(&self, params: &Tensor) -> candle_core::Result<f64> {
+        let test = &self.data.test;
+        let mut correct = 0;
+        for start in (0..test.len()).step_by(TEST_ROWS) {
+            let rows = start..test.len().min(start + TEST_ROWS);
+            correct +=
+                linear::correct(params, &HostBatch::rows(test, rows).to_device(self.device)?)?;
+        }
+        Ok(100.0 * correct as f64 / test.len() as f64)
+    }
+
+    /// Training seconds so far, with those of the run this one resumes.
+    fn seconds(&self, state: &State) -> f64 {
+        state.seconds_before + self.started.elapsed().as_secs_f64()
     }
 
     fn checkpoint(
         &self,
+        learner: &Learner,
         state: &State,
-        optimizer: &AnyOptimizer,
         rng: &ChaCha8Rng,
-        seconds: f64,
     ) -> Result<Checkpoint, TrainError> {
-        let (weight, bias) = self.parameters()?;
+        let (weight, bias) = parameters(&learner.params)?;
         Ok(Checkpoint {
             config: self.config.clone(),
             data_sha256: self.data.sha256_by_name(),
             iteration: state.iteration,
             weight,
             bias,
-            optimizer: optimizer.state()?,
+            optimizer: learner.optimizer.state()?,
             order: state.order.clone(),
             rng_word_pos: rng.get_word_pos(),
             loss_sum: state.loss_sum.to_scalar::<f32>()?,
             since_log: state.since_log,
             history: state.history.clone(),
-            seconds,
+            seconds: self.seconds(state),
         })
     }
+}
+
+/// The packed parameters, copied to the host as the weight (flattened) and the bias.
+fn parameters(params: &Tensor) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+    Ok(linear::unpack(&params.flatten_all()?.to_vec1::<f32>()?))
 }

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use std::{panic, thread};
 
 use anyhow::Context;
 use candle_core::Device;
@@ -109,11 +110,18 @@ pub fn run(args: &Args, output: Output) -> anyhow::Result<()> {
     let config = start.config().clone();
     let data = Mnist::load(&args.data_dir.clone().unwrap_or_else(data::bundled_dir))?;
     let loading = started.elapsed();
-    let trained = train_with_progress(args, &data, &device, start, output)?;
+    // Training keeps one core busy: the int4 calibration, which needs only the training
+    // images, runs meanwhile on another.
+    let (trained, calibration) = thread::scope(|scope| {
+        let calibration = scope.spawn(|| Calibration::from_training(&data.train));
+        let trained = train_with_progress(args, &data, &device, start, output);
+        (trained, calibration.join().unwrap_or_else(|panic| panic::resume_unwind(panic)))
+    });
+    let trained = trained?;
     let training = started.elapsed() - loading;
 
     let int8 = quantize::quantize(&trained.model);
-    let int4 = quantize::quantize_int4(&trained.model, &Calibration::from_training(&data.train));
+    let int4 = quantize::quantize_int4(&trained.model, &calibration);
     let device_files = DeviceFiles::new(&trained.model, &int8, &int4, signer.as_ref())?;
     let evaluations = Evaluations {
         int8: eval::evaluate(&Model::from_blob(&device_files.int8_blob)?, &data.test)?,
