@@ -309,6 +309,7 @@ impl<'a> Model<'a> {
         sums.iter().zip(f32s(scales).zip(f32s(bias))).map(quantized_logit)
     }
 
+    #[cfg(not(target_pointer_width = "64"))]
     fn f32_logits<'s, T: Copy>(
         &self,
         weights: &[u8],
@@ -342,8 +343,8 @@ impl<'a> Model<'a> {
     }
 
     /// The f32 logits of raw pixels: on 64-bit hosts with the host kernels, which normalize
-    /// the pixels once, elsewhere one row at a time, normalizing per use; the values, and so
-    /// the logits, are the same either way.
+    /// each pixel once for all rows, elsewhere one row at a time, normalizing per use; the
+    /// values, and so the logits, are the same either way.
     fn f32_logits_of_pixels<'s>(
         &self,
         weights: &[u8],
@@ -352,11 +353,12 @@ impl<'a> Model<'a> {
         scratch: &'s mut Scratch,
     ) -> &'s mut [f32] {
         #[cfg(target_pointer_width = "64")]
-        if image.len() <= kernel::MAX_BUFFERED_INPUTS {
+        {
             let dots = &mut [[0.0; MAX_CLASSES]];
             kernel::f32_pixel_dots(weights, [image], dots);
-            return add_bias(self.used(scratch), &dots[0], bias);
+            add_bias(self.used(scratch), &dots[0], bias)
         }
+        #[cfg(not(target_pointer_width = "64"))]
         self.f32_logits(weights, bias, image, normalize_pixel, scratch)
     }
 
@@ -381,9 +383,6 @@ fn f32_group_logits(
     bias: &[u8],
     images: [&[u8]; kernel::GROUP],
 ) -> Option<Vec<PerClass, { kernel::GROUP }>> {
-    if images.iter().any(|image| image.len() > kernel::MAX_BUFFERED_INPUTS) {
-        return None;
-    }
     let dots = &mut [[0.0; MAX_CLASSES]; kernel::GROUP];
     kernel::f32_pixel_dots(weights, images, dots);
     let logits =

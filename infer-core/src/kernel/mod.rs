@@ -232,8 +232,8 @@ pub(crate) fn f32_dots<const G: usize>(
     Level::best().run(wide::Job::F32 { weights, inputs: &inputs, dots });
 }
 
-/// The f32 dot products of every row of `weights` with each of `images`, normalized (at most
-/// [`MAX_BUFFERED_INPUTS`] pixels each, which the caller checks), as [`f32_dots`] computes them.
+/// The f32 dot products of every row of `weights` with each of `images`, normalized, as
+/// [`f32_dots`] computes them.
 #[cfg(target_pointer_width = "64")]
 pub(crate) fn f32_pixel_dots<const G: usize>(
     weights: &[u8],
@@ -243,8 +243,8 @@ pub(crate) fn f32_pixel_dots<const G: usize>(
     Level::best().run(wide::Job::F32Pixels { weights, images: &images, dots });
 }
 
-/// Inputs that 64-bit hosts convert once into a stack buffer (i16 pixels for quantized models,
-/// normalized f32 for f32 models) instead of once per class.
+/// Most pixels that the baseline host kernels widen to i16 once, into a stack buffer, instead of
+/// once per class (larger images use the portable kernel).
 #[cfg(target_pointer_width = "64")]
 pub(crate) const MAX_BUFFERED_INPUTS: usize = 1024;
 
