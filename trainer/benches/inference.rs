@@ -14,7 +14,32 @@ use trainer::data::{Mnist, PIXELS, bundled_dir};
 use trainer::quantize::quantize;
 use trainer::safetensors_file::read_float;
 
+/// The CPU features that decide the kernels, printed with the numbers.
+fn print_cpu() {
+    #[cfg(target_arch = "x86_64")]
+    let flags = {
+        use std::arch::is_x86_feature_detected as has;
+        [
+            ("avx2", has!("avx2")),
+            ("fma", has!("fma")),
+            ("avx512f", has!("avx512f")),
+            ("avx512bw", has!("avx512bw")),
+            ("avx512vl", has!("avx512vl")),
+            ("avx512vnni", has!("avx512vnni")),
+        ]
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let flags: [(&str, bool); 0] = [];
+    let flags: Vec<_> = flags.iter().filter(|(_, has)| *has).map(|(name, _)| *name).collect();
+    println!(
+        "cpu flags: {}; infer-core host kernel: {}",
+        flags.join(" "),
+        infer_core::host_kernel()
+    );
+}
+
 fn inference(c: &mut Criterion) {
+    print_cpu();
     let mnist = Mnist::load(&bundled_dir()).expect("bundled MNIST");
     let test = &mnist.test;
     let model_file =
@@ -50,7 +75,7 @@ fn inference(c: &mut Criterion) {
     group.throughput(Throughput::Elements(test.len() as u64));
     group.sample_size(20);
     let batch = |model: &Model<'_>| {
-        test.images.chunks_exact(PIXELS).map(|image| model.logits(image).unwrap()[0]).sum::<f32>()
+        model.logits_batch(&test.images).unwrap().map(|logits| logits[0]).sum::<f32>()
     };
     group.bench_function("infer-core int8", |b| b.iter(|| batch(black_box(&int8))));
     group.bench_function("infer-core int4", |b| b.iter(|| batch(black_box(&int4))));

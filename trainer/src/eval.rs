@@ -71,13 +71,14 @@ pub fn check_shape(model: &Model<'_>) -> Result<(), ShapeMismatch> {
     }
 }
 
-/// Classifies every image of `split` with `model` (either scheme).
+/// Classifies every image of `split` with `model` (any scheme), several images per pass over
+/// the weights (`Model::logits_batch`).
 pub fn evaluate(model: &Model<'_>, split: &Split) -> Result<Evaluation, EvalError> {
     check_shape(model)?;
     let mut confusion = [[0; CLASSES]; CLASSES];
     let mut predictions = Vec::with_capacity(split.len());
-    for (image, &label) in split.images.chunks_exact(PIXELS).zip(&split.labels) {
-        let predicted = model.classify(image)?;
+    for (logits, &label) in model.logits_batch(&split.images)?.zip(&split.labels) {
+        let predicted = infer_core::softmax::argmax(&logits)?;
         confusion[usize::from(label)][predicted] += 1;
         predictions.push(predicted as u8);
     }
