@@ -47,49 +47,145 @@ pub(crate) fn int8_dots(simd: V3, weights: &[u8], pixels: &[u8], dots: &mut [i32
     }
 }
 
-/// Dot products of every int4 row (`ceil(n/2)` bytes) with the pixels, into `dots`.
+/// [`int8_dots`] for two images of the same length at once: each row's weights, loaded and
+/// widened once, serve both.
 #[inline(always)]
-pub(crate) fn int4_dots(simd: V3, weights: &[u8], pixels: &[u8], dots: &mut [i32; MAX_CLASSES]) {
-    let (vectors, rest) = pixels.as_chunks::<32>();
-    // The pixels past the whole vectors, padded with zeros: a last vector for every row.
-    let last = cast::<_, __m256i>(padded::<32>(rest));
-    let rows = weights.chunks_exact(pixels.len().div_ceil(2).max(1)).take(MAX_CLASSES);
+pub(crate) fn int8_dots_pair(
+    simd: V3,
+    weights: &[u8],
+    [a, b]: [&[u8]; 2],
+    [dots_a, dots_b]: [&mut [i32; MAX_CLASSES]; 2],
+) {
+    let (vectors_a, rest_a) = a.as_chunks::<16>();
+    let (vectors_b, rest_b) = b.as_chunks::<16>();
+    let rows = weights.chunks_exact(a.len().max(1)).take(MAX_CLASSES);
     let rows: heapless::Vec<&[u8], MAX_CLASSES> = rows.collect();
     for (first, block) in rows.chunks(ROWS).enumerate() {
         let [r0, r1, r2, r3, r4] = block_of(block).map(|row| row.as_chunks::<16>().0);
-        let mut sums = [simd.avx._mm256_setzero_si256(); ROWS];
-        for (((((&p, &b0), &b1), &b2), &b3), &b4) in
-            vectors.iter().zip(r0).zip(r1).zip(r2).zip(r3).zip(r4)
+        let mut sums_a = [simd.avx._mm256_setzero_si256(); ROWS];
+        let mut sums_b = sums_a;
+        for ((((((&pa, &pb), &w0), &w1), &w2), &w3), &w4) in
+            vectors_a.iter().zip(vectors_b).zip(r0).zip(r1).zip(r2).zip(r3).zip(r4)
         {
-            int4_step(simd, &mut sums, cast(p), [b0, b1, b2, b3, b4]);
+            let pa = simd.avx2._mm256_cvtepu8_epi16(cast::<_, __m128i>(pa));
+            let pb = simd.avx2._mm256_cvtepu8_epi16(cast::<_, __m128i>(pb));
+            for ((sa, sb), w) in sums_a.iter_mut().zip(&mut sums_b).zip([w0, w1, w2, w3, w4]) {
+                let w = simd.avx2._mm256_cvtepi8_epi16(cast::<_, __m128i>(w));
+                *sa = simd.avx2._mm256_add_epi32(*sa, simd.avx2._mm256_madd_epi16(w, pa));
+                *sb = simd.avx2._mm256_add_epi32(*sb, simd.avx2._mm256_madd_epi16(w, pb));
+            }
         }
-        if !rest.is_empty() {
-            let done = 16 * vectors.len();
-            let bytes =
-                block_of(block).map(|row| padded::<16>(row.get(done..).unwrap_or_default()));
-            int4_step(simd, &mut sums, last, bytes);
-        }
-        for (dot, sums) in dots.iter_mut().skip(first * ROWS).zip(&sums[..block.len()]) {
-            *dot = horizontal_sum(*sums);
+        let done = 16 * vectors_a.len();
+        for (dots, sums, rest) in [(&mut *dots_a, sums_a, rest_a), (&mut *dots_b, sums_b, rest_b)] {
+            for ((dot, &row), sums) in dots.iter_mut().skip(first * ROWS).zip(block).zip(sums) {
+                let row_rest = row.get(done..).unwrap_or_default().iter().zip(rest);
+                let tail = row_rest.map(|(&w, &p)| i32::from(w as i8) * i32::from(p));
+                *dot = horizontal_sum(sums) + tail.sum::<i32>();
+            }
         }
     }
 }
 
-/// One vector of 32 pixels against 16 weight bytes of each of the [`ROWS`] rows: low nibbles
-/// with the even pixels (the low byte of each 16-bit lane), high nibbles with the odd ones.
+/// Dot products of every int4 row (`ceil(n/2)` bytes) with the pixels, into `dots`.
 #[inline(always)]
-fn int4_step(simd: V3, sums: &mut [__m256i; ROWS], pixels: __m256i, rows: [[u8; 16]; ROWS]) {
-    let even = simd.avx2._mm256_and_si256(pixels, simd.avx._mm256_set1_epi16(0x00ff));
-    let odd = simd.avx2._mm256_srli_epi16::<8>(pixels);
-    for (sums, bytes) in sums.iter_mut().zip(rows) {
+pub(crate) fn int4_dots(simd: V3, weights: &[u8], pixels: &[u8], dots: &mut [i32; MAX_CLASSES]) {
+    let (vectors, rest) = pixels.as_chunks::<32>();
+    let rows = weights.chunks_exact(pixels.len().div_ceil(2).max(1)).take(MAX_CLASSES);
+    let rows: heapless::Vec<&[u8], MAX_CLASSES> = rows.collect();
+    for (first, block) in rows.chunks(ROWS).enumerate() {
+        let [r0, r1, r2, r3, r4] = block_of(block).map(|row| row.as_chunks::<16>().0);
+        let mut sums = [[simd.avx._mm256_setzero_si256(); ROWS]];
+        for (((((&p, &b0), &b1), &b2), &b3), &b4) in
+            vectors.iter().zip(r0).zip(r1).zip(r2).zip(r3).zip(r4)
+        {
+            int4_step(simd, &mut sums, [cast(p)], [b0, b1, b2, b3, b4]);
+        }
+        int4_finish(simd, &mut sums, [rest], block, 16 * vectors.len());
+        store(&mut [dots], &sums, first, block.len());
+    }
+}
+
+/// [`int4_dots`] for two images of the same length at once: each row's nibbles, unpacked once,
+/// serve both.
+#[inline(always)]
+pub(crate) fn int4_dots_pair(
+    simd: V3,
+    weights: &[u8],
+    [a, b]: [&[u8]; 2],
+    dots: [&mut [i32; MAX_CLASSES]; 2],
+) {
+    let ((vectors_a, rest_a), (vectors_b, rest_b)) = (a.as_chunks::<32>(), b.as_chunks::<32>());
+    let rows = weights.chunks_exact(a.len().div_ceil(2).max(1)).take(MAX_CLASSES);
+    let rows: heapless::Vec<&[u8], MAX_CLASSES> = rows.collect();
+    let mut dots = dots;
+    for (first, block) in rows.chunks(ROWS).enumerate() {
+        let [r0, r1, r2, r3, r4] = block_of(block).map(|row| row.as_chunks::<16>().0);
+        let mut sums = [[simd.avx._mm256_setzero_si256(); ROWS]; 2];
+        for ((((((&pa, &pb), &b0), &b1), &b2), &b3), &b4) in
+            vectors_a.iter().zip(vectors_b).zip(r0).zip(r1).zip(r2).zip(r3).zip(r4)
+        {
+            int4_step(simd, &mut sums, [cast(pa), cast(pb)], [b0, b1, b2, b3, b4]);
+        }
+        int4_finish(simd, &mut sums, [rest_a, rest_b], block, 16 * vectors_a.len());
+        store(&mut dots, &sums, first, block.len());
+    }
+}
+
+/// One vector of 32 pixels of each of `N` images against 16 weight bytes of each of the
+/// [`ROWS`] rows: low nibbles with the even pixels (the low byte of each 16-bit lane), high
+/// nibbles with the odd ones.
+#[inline(always)]
+fn int4_step<const N: usize>(
+    simd: V3,
+    sums: &mut [[__m256i; ROWS]; N],
+    pixels: [__m256i; N],
+    rows: [[u8; 16]; ROWS],
+) {
+    let even = pixels.map(|p| simd.avx2._mm256_and_si256(p, simd.avx._mm256_set1_epi16(0x00ff)));
+    let odd = pixels.map(|p| simd.avx2._mm256_srli_epi16::<8>(p));
+    for (r, bytes) in rows.into_iter().enumerate() {
         let bytes = simd.avx2._mm256_cvtepi8_epi16(cast::<_, __m128i>(bytes));
         let low = simd.avx2._mm256_srai_epi16::<12>(simd.avx2._mm256_slli_epi16::<12>(bytes));
         let high = simd.avx2._mm256_srai_epi16::<4>(bytes);
-        let products = simd.avx2._mm256_add_epi32(
-            simd.avx2._mm256_madd_epi16(low, even),
-            simd.avx2._mm256_madd_epi16(high, odd),
-        );
-        *sums = simd.avx2._mm256_add_epi32(*sums, products);
+        for ((sums, &even), &odd) in sums.iter_mut().zip(&even).zip(&odd) {
+            let products = simd.avx2._mm256_add_epi32(
+                simd.avx2._mm256_madd_epi16(low, even),
+                simd.avx2._mm256_madd_epi16(high, odd),
+            );
+            sums[r] = simd.avx2._mm256_add_epi32(sums[r], products);
+        }
+    }
+}
+
+/// The pixels past the whole vectors (`rests`), padded with zeros, against the rest of each
+/// row of `block` from byte `done`, padded too: an odd row's unused nibble is 0.
+#[inline(always)]
+fn int4_finish<const N: usize>(
+    simd: V3,
+    sums: &mut [[__m256i; ROWS]; N],
+    rests: [&[u8]; N],
+    block: &[&[u8]],
+    done: usize,
+) {
+    if rests.iter().all(|rest| rest.is_empty()) {
+        return;
+    }
+    let bytes = block_of(block).map(|row| padded::<16>(row.get(done..).unwrap_or_default()));
+    int4_step(simd, sums, rests.map(|rest| cast(padded::<32>(rest))), bytes);
+}
+
+/// Writes the sums of the first `rows` of a block starting at row `first` into each image's dots.
+#[inline(always)]
+fn store<const N: usize>(
+    dots: &mut [&mut [i32; MAX_CLASSES]; N],
+    sums: &[[__m256i; ROWS]; N],
+    first: usize,
+    rows: usize,
+) {
+    for (dots, sums) in dots.iter_mut().zip(sums) {
+        for (dot, sums) in dots.iter_mut().skip(first * ROWS).zip(&sums[..rows]) {
+            *dot = horizontal_sum(*sums);
+        }
     }
 }
 

@@ -88,14 +88,27 @@ fn run_avx2(simd: V3, job: Job<'_>) {
     simd.vectorize(
         #[inline(always)]
         || match job {
+            // Two images at a time, then the last one alone.
             Job::Int8 { weights, images, dots } => {
-                for (dots, image) in dots.iter_mut().zip(images) {
-                    avx2::int8_dots(simd, weights, image, dots);
+                for (images, dots) in images.chunks(2).zip(dots.chunks_mut(2)) {
+                    match (images, dots) {
+                        (&[a, b], [da, db]) => {
+                            avx2::int8_dots_pair(simd, weights, [a, b], [da, db])
+                        }
+                        (&[a], [da]) => avx2::int8_dots(simd, weights, a, da),
+                        _ => {}
+                    }
                 }
             }
             Job::Int4 { weights, images, dots } => {
-                for (dots, image) in dots.iter_mut().zip(images) {
-                    avx2::int4_dots(simd, weights, image, dots);
+                for (images, dots) in images.chunks(2).zip(dots.chunks_mut(2)) {
+                    match (images, dots) {
+                        (&[a, b], [da, db]) => {
+                            avx2::int4_dots_pair(simd, weights, [a, b], [da, db])
+                        }
+                        (&[a], [da]) => avx2::int4_dots(simd, weights, a, da),
+                        _ => {}
+                    }
                 }
             }
             job => job.run_normalizing(normalize_fma),
