@@ -4,9 +4,9 @@
 //! [`V3::vectorize`](pulp::x86::V3::vectorize) on a CPU that has AVX2; vectors are loaded by
 //! casting arrays (`pulp::cast`), so there is no `unsafe` here either. Compilers do not reach
 //! this width from plain Rust: they split the reduction into 128-bit halves.
-//! The pixels are widened in registers as they are loaded, so no buffer is needed, once for
-//! five rows. int8: each
-//! row's weights sign-extended to i16. int4: each 16-bit lane of pixels holds an even pixel (low
+//! The pixels are widened in registers as they are loaded (no buffer), once for five rows; a
+//! batch goes two images at a time, each row's weights widened once for both. int8: each row's
+//! weights sign-extended to i16. int4: each 16-bit lane of pixels holds an even pixel (low
 //! byte) and an odd one (high byte), the pair of a weight byte's low and high nibbles; a last
 //! partial vector of pixels is padded with zeros, as an odd row's unused nibble is 0.
 
