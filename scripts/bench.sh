@@ -11,7 +11,8 @@ uname -m; nproc; grep -m1 "model name" /proc/cpuinfo || true; rustc --version
 
 echo "== host inference (one core)"
 RAYON_NUM_THREADS=1 taskset -c 0 cargo bench -p trainer --bench inference 2>&1 |
-  grep -E "^(one|10k)|time:" | grep -v "%" | paste - - | sed 's/ \+/ /g'
+  grep -E "^(cpu flags|one|10k)|time:" | grep -v "%" | sed 's/ \+/ /g' |
+  awk '/^cpu flags/ { print; next } { printf "%s%s", $0, (++n % 2 ? " " : "\n") }'
 
 echo "== every core (QEMU, -icount shift=0): compiled-in int8 blob, flashed int4 and f32 blobs"
 echo "| core | kernel | instructions per int8 / int4 / f32 inference | stack (predict) int8 / int4 / f32 | int8 / int4 / f32 digest |"
@@ -64,20 +65,20 @@ for build in "$elf" "$signed"; do
   echo "$build: flash $("$size" -A "$build" | awk '/^\.(vector_table|text|rodata|data) / { n += $2 } END { print n }') B"
 done
 
-echo "== training (bundled data, release build, 2 cores)"
+echo "== training (bundled data, release build, 2 cores): wall time, peak memory"
 out=$(mktemp -d)
-hyperfine -N --warmup 1 --runs 5 \
+hyperfine -N --warmup 1 --runs 10 \
   "target/release/trainer train -q --out-dir $out/a" \
   "target/release/trainer train -q --preset tutorial --out-dir $out/b"
-RAYON_NUM_THREADS=1 hyperfine -N --warmup 1 --runs 5 \
-  "target/release/trainer train -q --out-dir $out/a" \
-  "target/release/trainer train -q --preset tutorial --out-dir $out/b"
+for run in 1 2 3; do
+  /usr/bin/time -f "default preset: peak RSS %M KB, %e s" target/release/trainer train -q --out-dir "$out/m"
+done
 echo "== accuracy: float / int8 / int4 (default preset, seeds 0-5; tutorial preset, seed 0)"
 for seed in 0 1 2 3 4 5; do
   echo "-- default, seed $seed"
-  RAYON_NUM_THREADS=1 target/release/trainer train --seed "$seed" --out-dir "$out/s$seed" 2>/dev/null | grep "test accuracy  "
+  target/release/trainer train --seed "$seed" --out-dir "$out/s$seed" 2>/dev/null | grep "test accuracy  "
 done
 echo "-- tutorial, seed 0"
-RAYON_NUM_THREADS=1 target/release/trainer train --preset tutorial --out-dir "$out/t" 2>/dev/null | grep "test accuracy  "
-echo "== time to accuracy (default preset, RAYON_NUM_THREADS=1)"
-RAYON_NUM_THREADS=1 target/release/trainer train --out-dir "$out/a" 2>/dev/null
+target/release/trainer train --preset tutorial --out-dir "$out/t" 2>/dev/null | grep "test accuracy  "
+echo "== time to accuracy (default preset)"
+target/release/trainer train --out-dir "$out/a" 2>/dev/null
