@@ -71,7 +71,7 @@ hyperfine -N --warmup 1 --runs 10 \
   "target/release/trainer train -q --out-dir $out/a" \
   "target/release/trainer train -q --preset tutorial --out-dir $out/b"
 for run in 1 2 3; do
-  /usr/bin/time -f "default preset: peak RSS %M KB, %e s" target/release/trainer train -q --out-dir "$out/m"
+  /usr/bin/time -f "default preset: peak RSS %M KB, %e s" target/release/trainer train -q --out-dir "$out/m" >/dev/null
 done
 echo "== accuracy: float / int8 / int4 (default preset, seeds 0-5; tutorial preset, seed 0)"
 for seed in 0 1 2 3 4 5; do

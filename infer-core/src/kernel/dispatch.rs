@@ -11,6 +11,9 @@
 use pulp::x86::V3;
 
 #[cfg(all(feature = "host", target_arch = "x86_64"))]
+use crate::MAX_CLASSES;
+
+#[cfg(all(feature = "host", target_arch = "x86_64"))]
 use super::avx2;
 use super::wide::{self, Job};
 
@@ -88,32 +91,39 @@ fn run_avx2(simd: V3, job: Job<'_>) {
     simd.vectorize(
         #[inline(always)]
         || match job {
-            // Two images at a time, then the last one alone.
-            Job::Int8 { weights, images, dots } => {
-                for (images, dots) in images.chunks(2).zip(dots.chunks_mut(2)) {
-                    match (images, dots) {
-                        (&[a, b], [da, db]) => {
-                            avx2::int8_dots_pair(simd, weights, [a, b], [da, db])
-                        }
-                        (&[a], [da]) => avx2::int8_dots(simd, weights, a, da),
-                        _ => {}
-                    }
-                }
-            }
-            Job::Int4 { weights, images, dots } => {
-                for (images, dots) in images.chunks(2).zip(dots.chunks_mut(2)) {
-                    match (images, dots) {
-                        (&[a, b], [da, db]) => {
-                            avx2::int4_dots_pair(simd, weights, [a, b], [da, db])
-                        }
-                        (&[a], [da]) => avx2::int4_dots(simd, weights, a, da),
-                        _ => {}
-                    }
-                }
-            }
+            Job::Int8 { weights, images, dots } => in_pairs(
+                images,
+                dots,
+                |image, dots| avx2::int8_dots(simd, weights, image, dots),
+                |pair, dots| avx2::int8_dots_pair(simd, weights, pair, dots),
+            ),
+            Job::Int4 { weights, images, dots } => in_pairs(
+                images,
+                dots,
+                |image, dots| avx2::int4_dots(simd, weights, image, dots),
+                |pair, dots| avx2::int4_dots_pair(simd, weights, pair, dots),
+            ),
             job => job.run_normalizing(normalize_fma),
         },
     )
+}
+
+/// Runs `pair` on the images two at a time and `one` on a last odd one, each with its sums.
+#[cfg(all(feature = "host", target_arch = "x86_64"))]
+#[inline(always)]
+fn in_pairs(
+    images: &[&[u8]],
+    dots: &mut [[i32; MAX_CLASSES]],
+    one: impl Fn(&[u8], &mut [i32; MAX_CLASSES]),
+    pair: impl Fn([&[u8]; 2], [&mut [i32; MAX_CLASSES]; 2]),
+) {
+    for (images, dots) in images.chunks(2).zip(dots.chunks_mut(2)) {
+        match (images, dots) {
+            (&[a, b], [dots_a, dots_b]) => pair([a, b], [dots_a, dots_b]),
+            (&[image], [dots]) => one(image, dots),
+            _ => {}
+        }
+    }
 }
 
 /// [`normalize_pixel`](crate::normalize_pixel) without a division, which costs the f32 kernel
