@@ -42,7 +42,7 @@ enum Command {
                             trainer train --data-dir ~/data --device cuda --out-dir runs/a\n\n\
                             On the CPU, candle trains on one thread whatever RAYON_NUM_THREADS says: \
                             this model's operations are too small to gain from more, and a seed gives \
-                            the same files on every machine.")]
+                            the same files whatever the number of cores.")]
     Train(train::Args),
     /// Accuracy, per-class accuracy and confusion matrix of a model file, run by infer-core.
     #[command(
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
 
 /// candle splits a CPU matrix product over `RAYON_NUM_THREADS` threads, and where that is unset
 /// reads /proc/cpuinfo before each product. This model's products are too small to gain from
-/// threads, and one thread makes a seed's bits the same on every machine: the trainer sets it.
+/// threads, and one thread makes a seed's bits independent of the core count: the trainer sets it.
 #[allow(unsafe_code)]
 fn one_candle_thread() {
     // SAFETY: first thing in `main`: no other thread exists to read the environment meanwhile.
