@@ -41,6 +41,9 @@
 //! a device reads weights with aligned word loads, also on cores that fault on unaligned ones.
 //! Its length and contents are fixed by the rest, so every model has exactly one encoding.
 //!
+//! On a device that takes updates, blobs live in the two slots of a model store, whose
+//! headers the `store` module documents (feature `store`).
+//!
 //! Version 1, still read (devices in the field hold it), is the same without the padding
 //! fields: each array's length follows the previous array directly.
 //!
@@ -409,8 +412,13 @@ fn check_int4_rows(weights: &[u8], scales: &[u8], inputs: usize) -> Result<(), E
 }
 
 /// CRC-32/ISO-HDLC, bit by bit: no lookup table in flash.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    !crc32_update(!0, bytes)
+}
+
+/// Feeds `bytes` to a running CRC-32 register (`!0` to start, inverted at the end), for data
+/// that arrives in pieces.
+pub(crate) fn crc32_update(mut crc: u32, bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         // Tested at the bottom: at opt-level "z" a `for` loop keeps a test and a jump per bit.
@@ -423,7 +431,7 @@ fn crc32(bytes: &[u8]) -> u32 {
             }
         }
     }
-    !crc
+    crc
 }
 
 /// The parameters of a model, as the trainer holds them, for [`encode`].

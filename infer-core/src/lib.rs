@@ -32,6 +32,8 @@ mod model;
 #[cfg(feature = "signed")]
 pub mod signed;
 pub mod softmax;
+#[cfg(feature = "store")]
+pub mod store;
 mod values;
 
 pub use blob::Scheme;
