@@ -28,6 +28,8 @@ pub mod blob;
 mod error;
 mod exp;
 mod kernel;
+#[cfg(feature = "link")]
+pub mod link;
 mod model;
 #[cfg(feature = "signed")]
 pub mod signed;

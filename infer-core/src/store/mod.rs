@@ -92,6 +92,7 @@
 
 mod io;
 mod layout;
+mod trust;
 mod update;
 
 use core::fmt;
@@ -99,9 +100,11 @@ use core::fmt;
 use embedded_storage::nor_flash::NorFlash;
 
 use crate::Error;
-use crate::blob::{Blob, crc32};
+use crate::blob::crc32;
 use layout::{Geometry, Header};
 pub use layout::{HEADER_LEN, Layout, MAX_UNIT, SLOT_MAGIC, SLOT_VERSION, Slot};
+use trust::Trust;
+pub(crate) use update::Progress;
 pub use update::Update;
 
 /// Everything that can go wrong using a store; `E` is the flash's error.
@@ -189,6 +192,8 @@ pub struct Active {
     pub sequence: u32,
     /// Its payload's length in bytes.
     pub len: usize,
+    /// The security counter of its signed envelope; 0 for a store that takes plain blobs.
+    pub counter: u32,
 }
 
 /// The outcome of a boot from the store: the active slot and its payload, read into the
@@ -197,7 +202,8 @@ pub struct Active {
 pub struct Booted<'b> {
     /// The slot.
     pub active: Active,
-    /// Its blob, validated: for [`Model::from_blob`](crate::Model::from_blob).
+    /// Its blob, validated (with [`Store::require_signature`], the blob inside the envelope):
+    /// for [`Model::from_blob`](crate::Model::from_blob).
     pub blob: &'b [u8],
 }
 
@@ -208,6 +214,7 @@ pub struct Store<F> {
     geometry: Geometry,
     /// `None` before [`Store::boot`]; then the active slot, if any.
     active: Option<Option<Active>>,
+    trust: Trust,
 }
 
 impl<F: NorFlash> Store<F> {
@@ -216,7 +223,30 @@ impl<F: NorFlash> Store<F> {
         let (write, read, erase) = (F::WRITE_SIZE, F::READ_SIZE, F::ERASE_SIZE);
         let geometry = Geometry::new(layout, flash.capacity(), write, read, erase)
             .ok_or(StoreError::BadLayout)?;
-        Ok(Self { flash, geometry, active: None })
+        Ok(Self { flash, geometry, active: None, trust: Trust::Any })
+    }
+
+    /// Takes only Ed25519-signed envelopes ([`signed`](crate::signed)) by `public_key`, with a
+    /// security counter of at least `minimum_counter` and, for an update, at least the active
+    /// slot's: a slot holding anything else is not valid. Call before [`Store::boot`].
+    #[cfg(feature = "signed")]
+    pub fn require_signature(
+        &mut self,
+        public_key: [u8; crate::signed::PUBLIC_KEY_LEN],
+        minimum_counter: u32,
+    ) {
+        self.trust = Trust::Signed { public_key, minimum_counter };
+    }
+
+    /// Whether slots must hold signed envelopes ([`Store::require_signature`]).
+    pub fn requires_signature(&self) -> bool {
+        !matches!(self.trust, Trust::Any)
+    }
+
+    /// The active slot, once [`Store::boot`] ran; `None` also when the device runs its
+    /// compiled-in model.
+    pub fn active(&self) -> Option<Active> {
+        self.active.flatten()
     }
 
     /// The longest payload a slot holds.
@@ -237,17 +267,18 @@ impl<F: NorFlash> Store<F> {
         };
         let order =
             if b_first { [(Slot::B, b), (Slot::A, a)] } else { [(Slot::A, a), (Slot::B, b)] };
-        let mut active = None;
+        let mut booted = None;
         for (slot, header) in order {
             let Some(header) = header else { continue };
-            if self.valid_payload(slot, &header, buf)? {
+            if let Some(checked) = self.valid_payload(slot, &header, buf)? {
                 let len = header.len as usize;
-                active = Some(Active { slot, sequence: header.sequence, len });
+                let active = Active { slot, sequence: header.sequence, len, counter: checked.counter };
+                booted = Some((active, checked.blob));
                 break;
             }
         }
-        self.active = Some(active);
-        Ok(active.and_then(|active| Some(Booted { active, blob: buf.get(..active.len)? })))
+        self.active = Some(booted.as_ref().map(|(active, _)| *active));
+        Ok(booted.and_then(|(active, blob)| Some(Booted { active, blob: buf.get(blob)? })))
     }
 
     /// A slot's header, if it decodes and its length fits the slot.
@@ -259,16 +290,18 @@ impl<F: NorFlash> Store<F> {
         Ok(Header::decode(&bytes).filter(|h| h.len <= capacity))
     }
 
-    /// Reads a slot's payload into `buf` and checks it against its header and as a blob.
+    /// Reads a slot's payload into `buf` and checks it against its header, as a blob and
+    /// against the store's trust.
     fn valid_payload(
         &mut self,
         slot: Slot,
         header: &Header,
         buf: &mut [u8],
-    ) -> Result<bool, StoreError<F::Error>> {
-        let Some(payload) = buf.get_mut(..header.len as usize) else { return Ok(false) };
+    ) -> Result<Option<trust::Checked>, StoreError<F::Error>> {
+        let Some(payload) = buf.get_mut(..header.len as usize) else { return Ok(None) };
         self.read_payload(slot, payload)?;
-        Ok(crc32(payload) == header.payload_crc && check_payload(payload).is_ok())
+        let crc_ok = crc32(payload) == header.payload_crc;
+        Ok(crc_ok.then(|| self.trust.check(payload, 0).ok()).flatten())
     }
 
     fn read_payload(&mut self, slot: Slot, out: &mut [u8]) -> Result<(), StoreError<F::Error>> {
@@ -293,9 +326,10 @@ impl<F: NorFlash> Store<F> {
         }
         Ok(Update::new(self, slot, sequence, len))
     }
-}
 
-/// What a slot's payload must be: a valid blob.
-fn check_payload(payload: &[u8]) -> Result<(), Error> {
-    Blob::parse(payload).map(drop)
+    /// Checks a payload an update wrote: a valid blob, trusted, and with a security counter
+    /// not below the active slot's.
+    fn check_update(&self, payload: &[u8]) -> Result<trust::Checked, Error> {
+        self.trust.check(payload, self.active().map_or(0, |active| active.counter))
+    }
 }

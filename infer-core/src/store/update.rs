@@ -3,7 +3,7 @@
 use embedded_storage::nor_flash::NorFlash;
 
 use super::layout::{HEADER_LEN, Header, MAX_UNIT, Slot};
-use super::{Active, Store, StoreError, check_payload};
+use super::{Active, Store, StoreError};
 use crate::blob::{crc32, crc32_update};
 
 /// Writes one payload into the inactive slot ([`Store::begin_update`]); the active model is
@@ -12,6 +12,12 @@ use crate::blob::{crc32, crc32_update};
 #[derive(Debug)]
 pub struct Update<'s, F> {
     store: &'s mut Store<F>,
+    progress: Progress,
+}
+
+/// Where an update stands, apart from the store it writes: the link keeps it between frames.
+#[derive(Debug, Clone)]
+pub(crate) struct Progress {
     slot: Slot,
     sequence: u32,
     len: usize,
@@ -25,36 +31,68 @@ pub struct Update<'s, F> {
     programmed: u32,
 }
 
+impl Progress {
+    /// Bytes announced.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> usize {
+        self.received
+    }
+
+    /// The CRC-32 of the bytes received so far.
+    pub fn crc(&self) -> u32 {
+        !self.crc
+    }
+}
+
 impl<'s, F: NorFlash> Update<'s, F> {
     pub(super) fn new(store: &'s mut Store<F>, slot: Slot, sequence: u32, len: usize) -> Self {
-        let stage = [0xFF; MAX_UNIT];
-        Self { store, slot, sequence, len, received: 0, crc: !0, stage, staged: 0, programmed: 0 }
+        let (stage, crc) = ([0xFF; MAX_UNIT], !0);
+        let progress =
+            Progress { slot, sequence, len, received: 0, crc, stage, staged: 0, programmed: 0 };
+        Self { store, progress }
+    }
+
+    /// Continues an update that [`Update::pause`] set aside; the store must not have started
+    /// or committed another one since.
+    pub(crate) fn resume(store: &'s mut Store<F>, progress: Progress) -> Self {
+        Self { store, progress }
+    }
+
+    /// Sets the update aside, to [`Update::resume`] it later.
+    pub(crate) fn pause(self) -> Progress {
+        self.progress
     }
 
     /// Bytes received so far: the offset the next [`Update::write`] continues at.
     pub fn received(&self) -> usize {
-        self.received
+        self.progress.received
     }
 
     /// Takes the payload bytes at `offset`, which must be [`Update::received`]; chunks of any
     /// size, programmed whenever a staging buffer of [`MAX_UNIT`] bytes fills.
     pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), StoreError<F::Error>> {
-        if offset != self.received {
-            return Err(StoreError::OutOfOrder { expected: self.received });
+        let p = &mut self.progress;
+        if offset != p.received {
+            return Err(StoreError::OutOfOrder { expected: p.received });
         }
-        if bytes.len() > self.len - self.received {
-            return Err(StoreError::Overrun { len: self.len });
+        if bytes.len() > p.len - p.received {
+            return Err(StoreError::Overrun { len: p.len });
         }
-        self.crc = crc32_update(self.crc, bytes);
-        self.received += bytes.len();
+        p.crc = crc32_update(p.crc, bytes);
+        p.received += bytes.len();
         let mut rest = bytes;
         while !rest.is_empty() {
-            let free = self.stage.get_mut(self.staged..).unwrap_or_default();
+            let p = &mut self.progress;
+            let free = p.stage.get_mut(p.staged..).unwrap_or_default();
             let take = free.len().min(rest.len());
             let (now, later) = rest.split_at(take);
             free.get_mut(..take).unwrap_or_default().copy_from_slice(now);
-            (self.staged, rest) = (self.staged + take, later);
-            if self.staged == MAX_UNIT {
+            (p.staged, rest) = (p.staged + take, later);
+            if p.staged == MAX_UNIT {
                 self.program(MAX_UNIT)?;
             }
         }
@@ -63,37 +101,38 @@ impl<'s, F: NorFlash> Update<'s, F> {
 
     /// Programs the first `n` staged bytes after those programmed so far.
     fn program(&mut self, n: usize) -> Result<(), StoreError<F::Error>> {
-        let geometry = &self.store.geometry;
-        let at = geometry.slot_start(self.slot) + geometry.data_offset + self.programmed;
-        let bytes = self.stage.get(..n).unwrap_or_default();
+        let (geometry, p) = (&self.store.geometry, &mut self.progress);
+        let at = geometry.slot_start(p.slot) + geometry.data_offset + p.programmed;
+        let bytes = p.stage.get(..n).unwrap_or_default();
         self.store.flash.write(at, bytes).map_err(StoreError::Flash)?;
-        self.programmed += n as u32;
-        self.stage = [0xFF; MAX_UNIT];
-        self.staged = 0;
+        p.programmed += n as u32;
+        p.stage = [0xFF; MAX_UNIT];
+        p.staged = 0;
         Ok(())
     }
 
     /// Programs the last bytes, reads the whole payload back into `buf` (at least as long as
-    /// the payload) and checks it like a boot does, then programs the slot's header: from then
-    /// on the slot is the active one, and the next update writes the other.
+    /// the payload) and checks it like a boot does (and, signed, that its counter is not below
+    /// the active slot's), then programs the slot's header: from then on the slot is the
+    /// active one, and the next update writes the other.
     pub fn commit(mut self, buf: &mut [u8]) -> Result<Active, StoreError<F::Error>> {
-        let (received, len) = (self.received, self.len);
+        let (received, len) = (self.progress.received, self.progress.len);
         if received != len {
             return Err(StoreError::Incomplete { received, len });
         }
         let payload = buf.get_mut(..len).ok_or(StoreError::BufferTooSmall { needed: len })?;
-        if self.staged > 0 {
+        if self.progress.staged > 0 {
             // Padded with erased bytes, which programming leaves as they are.
-            self.program(self.staged.next_multiple_of(F::WRITE_SIZE))?;
+            self.program(self.progress.staged.next_multiple_of(F::WRITE_SIZE))?;
         }
-        self.store.read_payload(self.slot, payload)?;
-        if crc32(payload) != !self.crc {
+        let (slot, sequence, crc) = (self.progress.slot, self.progress.sequence, !self.progress.crc);
+        self.store.read_payload(slot, payload)?;
+        if crc32(payload) != crc {
             return Err(StoreError::ReadBack);
         }
-        check_payload(payload).map_err(StoreError::Payload)?;
-        let header = Header { sequence: self.sequence, len: len as u32, payload_crc: !self.crc };
-        self.write_header(&header)?;
-        let active = Active { slot: self.slot, sequence: self.sequence, len };
+        let checked = self.store.check_update(payload).map_err(StoreError::Payload)?;
+        self.write_header(&Header { sequence, len: len as u32, payload_crc: crc })?;
+        let active = Active { slot, sequence, len, counter: checked.counter };
         self.store.active = Some(Some(active));
         Ok(active)
     }
@@ -105,7 +144,7 @@ impl<'s, F: NorFlash> Update<'s, F> {
         head.copy_from_slice(&header.encode());
         let geometry = &self.store.geometry;
         let bytes = area.get(..geometry.data_offset as usize).unwrap_or_default();
-        let at = geometry.slot_start(self.slot);
+        let at = geometry.slot_start(self.progress.slot);
         self.store.flash.write(at, bytes).map_err(StoreError::Flash)
     }
 }
