@@ -411,8 +411,9 @@ fn check_int4_rows(weights: &[u8], scales: &[u8], inputs: usize) -> Result<(), E
     Ok(())
 }
 
-/// CRC-32/ISO-HDLC, bit by bit: no lookup table in flash.
-pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+/// CRC-32/ISO-HDLC, the checksum of blobs, slot headers and link frames; bit by bit: no lookup
+/// table in flash.
+pub fn crc32(bytes: &[u8]) -> u32 {
     !crc32_update(!0, bytes)
 }
 

@@ -114,9 +114,8 @@ impl<'s, F: NorFlash> Device<'s, F> {
         let mut body = [0; super::MAX_FRAME];
         let body = body.get_mut(..frame.len())?;
         body.copy_from_slice(frame);
-        let sequence = body.first_chunk::<3>().map_or(UNKNOWN_SEQUENCE, |h| {
-            u16::from_le_bytes([h[1], h[2]])
-        });
+        let sequence =
+            body.first_chunk::<3>().map_or(UNKNOWN_SEQUENCE, |h| u16::from_le_bytes([h[1], h[2]]));
         let outcome = match parse_request(body) {
             Ok((_, request)) => self.serve(request),
             Err(reason) => refuse(reason, 0, format_args!("{reason}")),
@@ -170,7 +169,9 @@ impl<'s, F: NorFlash> Device<'s, F> {
 
     /// Resumes the update in progress if it is the same payload, else starts one.
     fn begin(&mut self, len: u32, crc: u32) -> Outcome {
-        if let Some(t) = self.transfer.as_ref().filter(|t| (t.progress.len(), t.crc) == (len as usize, crc)) {
+        if let Some(t) =
+            self.transfer.as_ref().filter(|t| (t.progress.len(), t.crc) == (len as usize, crc))
+        {
             return ack(t.progress.received());
         }
         self.transfer = None;
@@ -187,9 +188,10 @@ impl<'s, F: NorFlash> Device<'s, F> {
     fn data(&mut self, offset: usize, bytes: &[u8]) -> Outcome {
         let Some(transfer) = self.transfer.take() else { return no_transfer() };
         let received = transfer.progress.received();
-        let new = offset.checked_add(bytes.len()).filter(|_| offset <= received).map(|end| {
-            (received, bytes.get(received.min(end) - offset..).unwrap_or_default())
-        });
+        let new = offset
+            .checked_add(bytes.len())
+            .filter(|_| offset <= received)
+            .map(|end| (received, bytes.get(received.min(end) - offset..).unwrap_or_default()));
         let (at, new) = new.unwrap_or((offset, bytes));
         let mut update = Update::resume(&mut *self.store, transfer.progress);
         let written = if new.is_empty() { Ok(()) } else { update.write(at, new) };
@@ -221,7 +223,8 @@ impl<'s, F: NorFlash> Device<'s, F> {
         }
         let (got, announced) = (transfer.progress.crc(), transfer.crc);
         if got != announced {
-            let message = format_args!("the bytes have CRC-32 {got:#010x}, Begin said {announced:#010x}");
+            let message =
+                format_args!("the bytes have CRC-32 {got:#010x}, Begin said {announced:#010x}");
             return refuse(Reason::CrcMismatch, 0, message);
         }
         match Update::resume(&mut *self.store, transfer.progress).commit(self.scratch) {

@@ -187,11 +187,7 @@ impl fmt::Display for Reason {
 
 /// The frame for a request, on the wire, in `out`: [`MAX_WIRE`](super::MAX_WIRE) bytes hold any;
 /// empty if `out` is too short.
-pub fn encode_request<'o>(
-    sequence: u16,
-    request: &Request<'_>,
-    out: &'o mut [u8],
-) -> &'o [u8] {
+pub fn encode_request<'o>(sequence: u16, request: &Request<'_>, out: &'o mut [u8]) -> &'o [u8] {
     let mut frame = match *request {
         Request::Hello => Builder::new(HELLO, sequence),
         Request::Begin { len, crc } => {
@@ -211,11 +207,7 @@ pub fn encode_request<'o>(
 
 /// The frame for a reply, on the wire, in `out` (as for [`encode_request`]); a refusal's message
 /// is cut to fit a frame.
-pub fn encode_response<'o>(
-    sequence: u16,
-    response: &Response<'_>,
-    out: &'o mut [u8],
-) -> &'o [u8] {
+pub fn encode_response<'o>(sequence: u16, response: &Response<'_>, out: &'o mut [u8]) -> &'o [u8] {
     let mut frame = match *response {
         Response::Status(s) => {
             let mut frame = Builder::new(STATUS, sequence);
