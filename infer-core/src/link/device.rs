@@ -79,6 +79,7 @@ fn refuse_store<E: core::fmt::Debug>(error: StoreError<E>) -> Outcome {
     refuse(reason, expected, format_args!("{error}"))
 }
 
+#[cfg(feature = "signed")]
 fn payload_reason(error: Error) -> Reason {
     match error {
         Error::Unsigned => Reason::Unsigned,
@@ -86,6 +87,12 @@ fn payload_reason(error: Error) -> Reason {
         Error::Rollback { .. } => Reason::Rollback,
         _ => Reason::Invalid,
     }
+}
+
+/// Without `signed`, every payload error says the payload is not a valid blob.
+#[cfg(not(feature = "signed"))]
+fn payload_reason(_: Error) -> Reason {
+    Reason::Invalid
 }
 
 impl<'s, F: NorFlash> Device<'s, F> {
