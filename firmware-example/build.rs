@@ -45,6 +45,13 @@ fn board(out: &Path) {
     fs::copy(&memory, out.join("memory.x")).unwrap_or_else(|e| panic!("{memory}: {e}"));
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={memory}");
+    if env::var_os("CARGO_FEATURE_UPDATE").is_some() {
+        assert!(
+            memory.ends_with("mps2.x"),
+            "feature `update` drives UART0 of QEMU's MPS2 boards (FIRMWARE_MEMORY boards/mps2.x: \
+             the Cortex-M3, M4F and M7), which {name} is not"
+        );
+    }
     let hz = var("FIRMWARE_COUNTER_HZ");
     let hz: u64 = hz.parse().unwrap_or_else(|e| panic!("FIRMWARE_COUNTER_HZ={hz}: {e}"));
     let kernels = var("FIRMWARE_KERNELS");

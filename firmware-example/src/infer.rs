@@ -11,6 +11,8 @@ pub use stand_in::{Error, Model};
 
 #[cfg(all(feature = "without-infer-core", feature = "signed"))]
 compile_error!("`without-infer-core` measures the unsigned firmware only");
+#[cfg(all(feature = "without-infer-core", feature = "update"))]
+compile_error!("`without-infer-core` measures the firmware without updates");
 
 #[cfg(feature = "without-infer-core")]
 mod stand_in {

@@ -1,4 +1,5 @@
-//! Which weights to run: the blob flashed into the WEIGHTS region, or the compiled-in one.
+//! Which weights to run: the blob flashed into the WEIGHTS region, or the compiled-in one. With
+//! feature `update`, the model store takes the WEIGHTS region's place (`update.rs`).
 
 use crate::Aligned;
 use crate::infer::{Error, Model};
@@ -13,7 +14,7 @@ static COMPILED_IN: &Aligned<[u8]> = &Aligned([]);
 
 /// The key whose signatures this firmware trusts (`FIRMWARE_PUBLIC_KEY` at build time).
 #[cfg(feature = "signed")]
-static PUBLIC_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/public_key.bin"));
+pub static PUBLIC_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/public_key.bin"));
 
 /// The lowest security counter accepted (`FIRMWARE_SECURITY_COUNTER` at build time). A real
 /// device keeps it in a monotonic counter (OTP, secure element) and raises it to the counter of
@@ -23,6 +24,7 @@ pub const SECURITY_COUNTER: u32 =
     u32::from_le_bytes(*include_bytes!(concat!(env!("OUT_DIR"), "/security_counter.bin")));
 
 /// What [`select`] checks, in words.
+#[cfg(not(feature = "update"))]
 pub const CHECKS: &str = if cfg!(feature = "signed") {
     "signature, security counter, magic, version, shape, CRC-32, values"
 } else {
@@ -30,6 +32,7 @@ pub const CHECKS: &str = if cfg!(feature = "signed") {
 };
 
 /// Where the weights came from.
+#[cfg(not(feature = "update"))]
 pub enum Source {
     /// A valid blob in the WEIGHTS region.
     #[cfg(not(feature = "signed"))]
@@ -47,6 +50,7 @@ pub enum Source {
 }
 
 /// The WEIGHTS region of `memory.x`.
+#[cfg(not(feature = "update"))]
 pub fn region() -> &'static [u8] {
     unsafe extern "C" {
         static _weights_start: u8;
@@ -64,6 +68,7 @@ pub fn region() -> &'static [u8] {
 /// Validates the flashed blob (with `signed`: signature and counter first; then magic,
 /// version, dimensions, CRC-32, values) and uses it, or falls back to the compiled-in blob and
 /// says why. The compiled-in blob is trusted: it is part of the firmware image.
+#[cfg(not(feature = "update"))]
 pub fn select(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> {
     let erased = || region.iter().take(16).all(|&b| b == 0x00 || b == 0xFF);
     let source = match flashed(region) {
@@ -74,12 +79,18 @@ pub fn select(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> 
     Ok((Model::from_blob(&COMPILED_IN.0)?, source))
 }
 
-#[cfg(not(feature = "signed"))]
+/// The compiled-in model: what the device runs while the model store holds none.
+#[cfg(feature = "update")]
+pub fn compiled_in() -> Result<Model<'static>, Error> {
+    Model::from_blob(&COMPILED_IN.0)
+}
+
+#[cfg(not(any(feature = "signed", feature = "update")))]
 fn flashed(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> {
     Ok((Model::from_region(region)?, Source::Flashed))
 }
 
-#[cfg(feature = "signed")]
+#[cfg(all(feature = "signed", not(feature = "update")))]
 fn flashed(region: &'static [u8]) -> Result<(Model<'static>, Source), Error> {
     let (verified, _) = infer_core::signed::open_prefix(region, &PUBLIC_KEY, SECURITY_COUNTER)?;
     Ok((Model::from_blob(verified.blob)?, Source::FlashedSigned { counter: verified.counter }))
