@@ -62,7 +62,7 @@ fn open_store() -> Option<Store<Flash>> {
 fn report_commit(active: &Active) {
     let (erases, programs) = flash::operations();
     hprintln!(
-        "update: slot {:?}, sequence {}, {} bytes committed (flash since boot: {} erases, {} programs)",
+        "update: slot {:?}, sequence {}, {} bytes committed (flash since boot: erases {}, programs {})",
         active.slot,
         active.sequence,
         active.len,
