@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes each cargo-fuzz target in fuzz/ (blob, signed, idx, safetensors) for SECONDS_PER_TARGET seconds
+# Fuzzes each cargo-fuzz target in fuzz/ (blob, signed, link, idx, safetensors) for SECONDS_PER_TARGET seconds
 # (default 60) with libFuzzer and AddressSanitizer, and exits non-zero, naming the crash
 # artifacts, if any target crashes, fails a check, times out or runs out of memory.
 #

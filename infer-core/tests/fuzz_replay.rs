@@ -1,12 +1,17 @@
-//! Replays the blob and signed fuzz targets' seeds and regressions (`fuzz/seeds/<target>`,
+//! Replays the blob, link and signed fuzz targets' seeds and regressions (`fuzz/seeds/<target>`,
 //! `fuzz/regressions/<target>`) through the fuzz targets' own checks, `fuzz/checks/*.rs`.
 
 #[path = "../../fuzz/checks/blob.rs"]
 mod blob;
+#[path = "../../fuzz/checks/link.rs"]
+mod link;
 #[path = "../../fuzz/checks/replay.rs"]
 mod replay;
 #[path = "../../fuzz/checks/signed.rs"]
 mod signed;
+// The link check's flash; shared with the store tests, which use all of it.
+#[allow(dead_code)]
+mod sim_flash;
 
 use std::fs;
 use std::path::Path;
@@ -21,6 +26,11 @@ fn blob_seeds_and_regressions_pass_the_fuzz_checks() {
 #[test]
 fn signed_seeds_and_regressions_pass_the_fuzz_checks() {
     assert!(replay("signed", signed::check) >= 4, "the seeds are missing");
+}
+
+#[test]
+fn link_seeds_and_regressions_pass_the_fuzz_checks() {
+    assert!(replay("link", link::check) >= 3, "the seeds are missing");
 }
 
 #[test]
