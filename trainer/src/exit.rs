@@ -9,6 +9,7 @@ use trainer::digit::DigitError;
 use trainer::eval::{EvalError, ShapeMismatch};
 use trainer::model::ModelError;
 use trainer::plot::PlotError;
+use trainer::push::PushError;
 use trainer::safetensors_file::FileError;
 use trainer::signing::KeyError;
 
@@ -19,8 +20,13 @@ use crate::interrupt::Interrupted;
 pub enum Exit {
     /// 1: any other failure (e.g. training diverged).
     Failure,
-    /// 65 (EX_DATAERR): a model, data, picture or key that cannot be used.
+    /// 65 (EX_DATAERR): a model, data, picture or key that cannot be used, or a model a device
+    /// refused.
     InvalidInput,
+    /// 69 (EX_UNAVAILABLE): a device's port cannot be opened, or the device does not answer.
+    Unavailable,
+    /// 76 (EX_PROTOCOL): a device's reply breaks the update protocol.
+    Protocol,
     /// 74 (EX_IOERR): reading or writing failed (e.g. disk full).
     Io,
     /// 0, quietly: stdout was closed early (`| head`), as Unix tools end then.
@@ -42,6 +48,8 @@ impl From<Exit> for ExitCode {
             Exit::ClosedOutput => 0,
             Exit::Failure => 1,
             Exit::InvalidInput => 65,
+            Exit::Unavailable => 69,
+            Exit::Protocol => 76,
             Exit::Io => 74,
             Exit::Interrupted => 130,
         })
@@ -66,6 +74,18 @@ impl ExitStatus for io::Error {
     }
 }
 
+impl ExitStatus for PushError {
+    fn exit_status(&self) -> Exit {
+        match self {
+            PushError::Open { .. } | PushError::NoAnswer { .. } => Exit::Unavailable,
+            PushError::Refused { .. } => Exit::InvalidInput,
+            PushError::Protocol(_) => Exit::Protocol,
+            PushError::Io { .. } => Exit::Io,
+            PushError::Interrupted { .. } => Exit::Interrupted,
+        }
+    }
+}
+
 /// The status of `cause` if its type is `E`.
 fn status_of<E: ExitStatus>(cause: &(dyn Error + 'static)) -> Option<Exit> {
     cause.downcast_ref::<E>().map(E::exit_status)
@@ -86,6 +106,7 @@ macro_rules! invalid_input {
         fn status(cause: &(dyn Error + 'static)) -> Option<Exit> {
             status_of::<Interrupted>(cause)
                 .or_else(|| status_of::<io::Error>(cause))
+                .or_else(|| status_of::<PushError>(cause))
                 $(.or_else(|| status_of::<$error>(cause)))*
         }
     };

@@ -35,6 +35,8 @@ pub mod model_file;
 #[cfg(feature = "candle")]
 pub mod optim;
 pub mod plot;
+#[cfg(feature = "candle")]
+pub mod push;
 pub mod quantize;
 pub mod safetensors_file;
 pub mod settings;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{Output, eval, export, inspect, keygen, plot, predict, train};
+use crate::commands::{Output, eval, export, inspect, keygen, plot, predict, push, train};
 use crate::exit::Exit;
 
 mod commands;
@@ -20,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Print machine-readable JSON (eval, predict, inspect).
+    /// Print machine-readable JSON (eval, predict, inspect, keygen, push).
     #[arg(long, global = true)]
     json: bool,
     /// Print less: only results.
@@ -32,8 +32,10 @@ struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 failure (e.g. training diverged), 2 usage error, \
-                          65 invalid input (model, data, picture or key), 74 I/O error (e.g. disk \
-                          full), 130 interrupted (previous files untouched).";
+                          65 invalid input (model, data, picture or key; a model the device \
+                          refused), 69 device unavailable (port cannot be opened, no answer), \
+                          74 I/O error (e.g. disk full, link lost), 76 device protocol error, \
+                          130 interrupted (previous files untouched).";
 
 #[derive(Subcommand)]
 enum Command {
@@ -83,6 +85,17 @@ enum Command {
                             (public, SPKI PEM) for the firmware: FIRMWARE_PUBLIC_KEY=keys/release.pub.pem. \
                             Keys from `openssl genpkey -algorithm ed25519` work too.")]
     Keygen(keygen::Args),
+    /// Send a model blob or signed envelope to a device over its update link (TCP or serial)
+    /// and make it the model the device runs; an interrupted transfer resumes.
+    #[command(
+        after_help = "Examples:\n  trainer push artifacts/model.int8.postcard --port /dev/ttyUSB0\n  \
+                            trainer push model.int4.signed --port /dev/ttyACM0 --baud 921600\n  \
+                            trainer push artifacts/model.int8.postcard --port 127.0.0.1:4321 \
+                            --timeout 0.5 --retries 10\n\n\
+                            The device checks the model (blob, signature, security counter) and \
+                            keeps running its previous model if it refuses one or the link fails."
+    )]
+    Push(push::Args),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +113,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(args, output),
         Command::Plot(args) => plot::run(args, output),
         Command::Keygen(args) => keygen::run(args, output),
+        Command::Push(args) => push::run(args, output),
     };
     let Err(error) = result else { return ExitCode::SUCCESS };
     let status = Exit::of(&error);

@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod plot;
 pub mod predict;
+pub mod push;
 pub mod train;
 
 use std::fs;
