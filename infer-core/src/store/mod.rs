@@ -24,7 +24,10 @@
 //! `d` is 32, or the flash's `WRITE_SIZE` if that is larger: the payload starts at a multiple of
 //! 16 bytes (the blob's array alignment) and of `WRITE_SIZE`. CRCs are CRC-32/ISO-HDLC, the
 //! blob's. A slot is *valid* when its header decodes, its payload has the recorded length and
-//! CRC-32, and [`Blob::parse`](crate::blob::Blob::parse) accepts the payload.
+//! CRC-32, and [`Blob::parse`](crate::blob::Blob::parse) accepts the payload; with
+//! [`Store::require_signature`] (feature `signed`) the payload is a
+//! [signed envelope](crate::signed) whose signature and security counter are checked before its
+//! blob, and an update's counter must not be below the active slot's.
 //!
 //! # Updates and power cuts
 //!
@@ -272,7 +275,8 @@ impl<F: NorFlash> Store<F> {
             let Some(header) = header else { continue };
             if let Some(checked) = self.valid_payload(slot, &header, buf)? {
                 let len = header.len as usize;
-                let active = Active { slot, sequence: header.sequence, len, counter: checked.counter };
+                let active =
+                    Active { slot, sequence: header.sequence, len, counter: checked.counter };
                 booted = Some((active, checked.blob));
                 break;
             }

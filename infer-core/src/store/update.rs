@@ -125,7 +125,8 @@ impl<'s, F: NorFlash> Update<'s, F> {
             // Padded with erased bytes, which programming leaves as they are.
             self.program(self.progress.staged.next_multiple_of(F::WRITE_SIZE))?;
         }
-        let (slot, sequence, crc) = (self.progress.slot, self.progress.sequence, !self.progress.crc);
+        let (slot, sequence, crc) =
+            (self.progress.slot, self.progress.sequence, !self.progress.crc);
         self.store.read_payload(slot, payload)?;
         if crc32(payload) != crc {
             return Err(StoreError::ReadBack);
