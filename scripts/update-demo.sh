@@ -23,9 +23,11 @@ PATIENCE=60
 
 work="$(mktemp -d)"
 qemu_pid=""
+push_pid=""
 started=$SECONDS
 cleanup() {
     [[ -z "$qemu_pid" ]] || kill -9 "$qemu_pid" 2>/dev/null || true
+    [[ -z "$push_pid" ]] || kill -9 "$push_pid" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -133,6 +135,7 @@ end_push() {
     kill -9 "$push_pid" 2>/dev/null || true
     local status=0
     wait "$push_pid" 2>/dev/null || status=$?
+    push_pid=""
     echo "  trainer push ended with status $status: $(tail -n 1 "$work/push.log")"
 }
 
@@ -160,8 +163,8 @@ cut_during() {
 }
 
 step "build"
-elf="$(build)"
-[[ -x "$elf" ]] || fail "the firmware did not build"
+elf="$(build)" || fail "the build failed"
+[[ -x "$elf" ]] || fail "the build named no firmware ELF"
 trainer="${TRAINER:-$root/target/debug/trainer}"
 echo "ok: $elf"
 
