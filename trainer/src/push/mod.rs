@@ -100,7 +100,7 @@ fn outcome(step: Step) -> &'static str {
         Step::Begin => "; the device still runs its previous model",
         Step::Data => {
             "; the device still runs its previous model, and pushing the same file again \
-             resumes the transfer"
+             resumes the transfer (unless the device restarted: then it starts over)"
         }
         Step::Commit => "; the device may or may not run the new model now",
     }
