@@ -4,7 +4,9 @@
 # and `trainer push` sends it new ones over its UART (a TCP port, then a pty). Checks, step by
 # step, that the device runs the right model after each push, restart, killed transfer and
 # power cut (firmware-example/src/flash.rs cuts the power in the middle of a chosen flash
-# operation); exits 0 only if every step did.
+# operation); then, built again with feature `signed` and a fresh key, that a device that
+# requires signatures refuses a plain blob and rolled-back envelopes and runs a newer signed
+# one. Exits 0 only if every step did.
 #
 #   scripts/update-demo.sh
 #
@@ -53,6 +55,33 @@ build() {
     if [[ -z "${TRAINER:-}" ]]; then
         (cd "$root" && cargo build -q -p trainer >&2)
     fi
+}
+
+# The firmware with `update` and `signed`, trusting the public key `public_key` (PEM) from
+# security counter 2 on, in a target dir of its own (the unsigned build keeps its ELF and need
+# not be rebuilt next time); prints the firmware ELF's path.
+build_signed() {
+    local public_key="$1"
+    (cd "$root/firmware-example" \
+        && FIRMWARE_PUBLIC_KEY="$public_key" FIRMWARE_SECURITY_COUNTER=2 cargo build --release \
+            --features update,signed --target-dir target/update-signed \
+            --message-format=json-render-diagnostics \
+        | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+}
+
+# Signed envelopes of the reference models with security counter `n`, signed with the key
+# in $work, into $work/signed-N (model.{int8,int4,f32}.signed); checks that each holds the
+# fixture's blob (after the envelope's 16-byte header).
+sign() {
+    local n="$1" scheme blob
+    (cd "$root" && "$trainer" -q export "$fixtures/model.safetensors" --out-dir "$work/signed-$n" \
+        --signing-key "$work/key.pem" --counter "$n" >/dev/null) \
+        || fail "trainer export --counter $n failed"
+    for scheme in int8 int4 f32; do
+        blob="$fixtures/model.$scheme.postcard"
+        cmp -s <(tail -c +17 "$work/signed-$n/model.$scheme.signed" | head -c "$(wc -c <"$blob")") \
+            "$blob" || fail "signed-$n/model.$scheme.signed does not hold $(basename "$blob")"
+    done
 }
 
 # A TCP port on the loopback interface that nothing listens on now.
@@ -122,6 +151,20 @@ push() {
         sleep 0.05
     done
     grep '^update: ' "$work/device.log" | tail -n 1 | sed 's/^/  device: /'
+}
+
+# Pushes `blob` to `port`, which the device must refuse: the trainer exits 65 (invalid
+# input) and prints the device's reason, matching `reason`; the device boots nothing.
+push_refused() {
+    local blob="$1" port="$2" reason="$3" booted status=0
+    booted="$(grep -c '^model: ' "$work/device.log" || true)"
+    "$trainer" push "$blob" --port "$port" >"$work/push.log" 2>&1 || status=$?
+    sed 's/^/  trainer: /' "$work/push.log"
+    ((status == 65)) || fail "trainer push $(basename "$blob") exited $status, not 65 (refused)"
+    grep -qF "$reason" "$work/push.log" || fail "the trainer printed no reason \"$reason\""
+    (($(grep -c '^model: ' "$work/device.log") == booted)) \
+        || fail "the device booted a model it refused"
+    echo "  trainer push exited with status 65"
 }
 
 # Starts pushing `blob` to the TCP port in the background, as $push_pid.
@@ -237,6 +280,41 @@ echo "  device's UART: $pty"
 expect_model "slot A, sequence 5" "$INT4"
 push "$fixtures/model.f32.postcard" "$pty"
 expect_model "slot B, sequence 6" "$F32"
+power_off
+
+step "g. a device that requires signatures: key, signed envelopes (counters 1, 2, 3), firmware"
+"$trainer" -q keygen --out "$work/key.pem" >/dev/null || fail "trainer keygen failed"
+for n in 1 2 3; do sign "$n"; done
+elf="$(build_signed "$work/key.pub.pem")" || fail "the build with \`signed\` failed"
+[[ -x "$elf" ]] || fail "the build with \`signed\` named no firmware ELF"
+echo "ok: $elf, trusts $work/key.pub.pem from security counter 2 on"
+head -c 65536 /dev/zero | tr '\0' '\377' >"$work/flash.bin"
+boot "$tcp"
+expect_model "compiled-in" "$INT8"
+
+step "g1. push a plain blob: refused as unsigned, the compiled-in model runs"
+push_refused "$fixtures/model.int4.postcard" "127.0.0.1:$port" \
+    "blob is not signed, and this device requires a signature (unsigned blob"
+expect_model "compiled-in" "$INT8"
+
+step "g2. push the int4 model signed with counter 1, below the device's 2: refused as a rollback"
+push_refused "$work/signed-1/model.int4.signed" "127.0.0.1:$port" \
+    "rollback refused: security counter 1 is below 2"
+expect_model "compiled-in" "$INT8"
+
+step "g3. push the int4 model signed with counter 3: it runs"
+push "$work/signed-3/model.int4.signed" "127.0.0.1:$port"
+expect_model "slot A, sequence 1" "$INT4"
+
+step "g4. push the int8 model signed with counter 2, below the active model's 3: refused"
+push_refused "$work/signed-2/model.int8.signed" "127.0.0.1:$port" \
+    "rollback refused: security counter 2 is below 3"
+expect_model "slot A, sequence 1" "$INT4"
+
+step "g5. restart on the same flash: the counter-3 int4 model runs"
+power_off
+boot "$tcp"
+expect_model "slot A, sequence 1" "$INT4"
 power_off
 
 echo
