@@ -60,8 +60,11 @@ flash() { $runner "$1" -device "loader,file=$2,addr=0x003F0000,force-raw=on" | g
   cargo build --release --features signed --target-dir target/signed 2>/dev/null)
 signed=firmware-example/target/signed/thumbv7em-none-eabihf/release/firmware-example
 flash "$signed" "$blobs/model.int8.signed"
+echo "-- and the firmware built with feature update (model store + update link on UART0)"
+(cd firmware-example && cargo build --release --features update --target-dir target/update 2>/dev/null)
+update=firmware-example/target/update/thumbv7em-none-eabihf/release/firmware-example
 size=$(ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-size | head -1)
-for build in "$elf" "$signed"; do
+for build in "$elf" "$signed" "$update"; do
   echo "$build: flash $("$size" -A "$build" | awk '/^\.(vector_table|text|rodata|data) / { n += $2 } END { print n }') B"
 done
 

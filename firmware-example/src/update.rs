@@ -43,6 +43,9 @@ pub fn serve(mut counter: InstructionCounter) -> bool {
         }
         let Some(reply) = device.receive(byte) else { continue };
         uart.write(reply.bytes);
+        if let Some(reason) = reply.refused {
+            hprintln!("update: refused: {}", reason);
+        }
         if let Some(active) = reply.committed {
             report_commit(&active);
             if !boot(device.store(), &mut blob.0, &mut counter) {

@@ -5,7 +5,8 @@
 //! Shared, by `#[path]`, by the fuzz target `fuzz/fuzz_targets/link.rs` and by the replay test
 //! `infer-core/tests/fuzz_replay.rs`; both declare the simulated flash,
 //! `infer-core/tests/sim_flash`, at their root. The seeds in `fuzz/seeds/link` are whole
-//! transfers of [`NEW`].
+//! transfers of `fuzz/seeds/blob/small.int8.postcard`, as bytes (`transfer*`) and as records
+//! that [`framed`] turns into frames (`records.*`).
 
 use infer_core::blob::{Blob, crc32};
 use infer_core::link::{Device, Frames, Response, parse_response};
@@ -15,8 +16,6 @@ use crate::sim_flash::SimFlash;
 
 /// The model on the device before the bytes arrive.
 const OLD: &[u8] = include_bytes!("../seeds/blob/small.f32.postcard");
-/// The model the seeds send.
-pub const NEW: &[u8] = include_bytes!("../seeds/blob/small.int8.postcard");
 
 type Flash = SimFlash<1, 8, 1024>;
 const LAYOUT: Layout = Layout { start: 0, slot_size: 2048 };

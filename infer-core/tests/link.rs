@@ -494,3 +494,21 @@ proptest! {
         prop_assert_eq!(blob.as_deref(), Some(INT8));
     }
 }
+
+#[test]
+fn the_device_learns_each_refusal_once() {
+    let mut flash = flash();
+    let mut host = Host::boot(&mut flash, Trust::Any);
+    let mut out = [0; MAX_WIRE];
+    let commit = encode_request(3, &Request::Commit, &mut out).to_vec();
+    let refused: Vec<_> = commit
+        .repeat(2)
+        .iter()
+        .filter_map(|&byte| host.device.receive(byte).map(|reply| reply.refused))
+        .collect();
+    assert_eq!(refused, [Some(Reason::NoTransfer), None]);
+    let hello = encode_request(4, &Request::Hello, &mut out).to_vec();
+    let replies: Vec<_> =
+        hello.iter().filter_map(|&byte| host.device.receive(byte).map(|r| r.refused)).collect();
+    assert_eq!(replies, [None]);
+}

@@ -49,6 +49,9 @@ pub struct Reply<'a> {
     pub bytes: &'a [u8],
     /// The slot a commit just made active: boot it to run the new model.
     pub committed: Option<Active>,
+    /// Why the request was refused, if it was (once: not again for a repeated frame), for the
+    /// device's own log.
+    pub refused: Option<Reason>,
 }
 
 /// What a request comes to: a reply, with the slot a commit made active; or a refusal.
@@ -116,7 +119,8 @@ impl<'s, F: NorFlash> Device<'s, F> {
         };
         let key = crc32(frame);
         if self.last == Some(key) {
-            return Some(Reply { bytes: self.out.get(..self.out_len)?, committed: None });
+            let bytes = self.out.get(..self.out_len)?;
+            return Some(Reply { bytes, committed: None, refused: None });
         }
         let mut body = [0; super::MAX_FRAME];
         let body = body.get_mut(..frame.len())?;
@@ -127,16 +131,16 @@ impl<'s, F: NorFlash> Device<'s, F> {
             Ok((_, request)) => self.serve(request),
             Err(reason) => refuse(reason, 0, format_args!("{reason}")),
         };
-        let (response, committed) = match &outcome {
-            Outcome::Reply(response, committed) => (*response, *committed),
+        let (response, committed, refused) = match &outcome {
+            Outcome::Reply(response, committed) => (*response, *committed, None),
             Outcome::Refuse(reason, expected, message) => {
                 let (reason, expected) = (*reason, *expected);
-                (Response::Refused { reason, expected, message }, None)
+                (Response::Refused { reason, expected, message }, None, Some(reason))
             }
         };
         self.out_len = encode_response(sequence, &response, &mut self.out).len();
         self.last = Some(key);
-        Some(Reply { bytes: self.out.get(..self.out_len)?, committed })
+        Some(Reply { bytes: self.out.get(..self.out_len)?, committed, refused })
     }
 
     fn bad_frame(&mut self, error: FrameError) -> Reply<'_> {
@@ -148,7 +152,7 @@ impl<'s, F: NorFlash> Device<'s, F> {
         };
         let response = Response::Refused { reason: Reason::BadFrame, expected: 0, message };
         let bytes = encode_response(UNKNOWN_SEQUENCE, &response, &mut self.bad);
-        Reply { bytes, committed: None }
+        Reply { bytes, committed: None, refused: Some(Reason::BadFrame) }
     }
 
     fn serve(&mut self, request: Request<'_>) -> Outcome {
