@@ -28,22 +28,13 @@ pub(crate) fn int8_dots(simd: V3, weights: &[u8], pixels: &[u8], dots: &mut [i32
     let rows: heapless::Vec<&[u8], MAX_CLASSES> = rows.collect();
     for (first, block) in rows.chunks(ROWS).enumerate() {
         let [r0, r1, r2, r3, r4] = block_of(block).map(|row| row.as_chunks::<16>().0);
-        let mut sums = [simd.avx._mm256_setzero_si256(); ROWS];
+        let mut sums = [[simd.avx._mm256_setzero_si256(); ROWS]];
         for (((((&p, &w0), &w1), &w2), &w3), &w4) in
             vectors.iter().zip(r0).zip(r1).zip(r2).zip(r3).zip(r4)
         {
-            let p = simd.avx2._mm256_cvtepu8_epi16(cast::<_, __m128i>(p));
-            for (sums, w) in sums.iter_mut().zip([w0, w1, w2, w3, w4]) {
-                let w = simd.avx2._mm256_cvtepi8_epi16(cast::<_, __m128i>(w));
-                *sums = simd.avx2._mm256_add_epi32(*sums, simd.avx2._mm256_madd_epi16(w, p));
-            }
+            int8_step(simd, &mut sums, [p], [w0, w1, w2, w3, w4]);
         }
-        let done = 16 * vectors.len();
-        for ((dot, &row), sums) in dots.iter_mut().skip(first * ROWS).zip(block).zip(sums) {
-            let row_rest = row.get(done..).unwrap_or_default();
-            let tail = row_rest.iter().zip(rest).map(|(&w, &p)| i32::from(w as i8) * i32::from(p));
-            *dot = horizontal_sum(sums) + tail.sum::<i32>();
-        }
+        int8_store(&mut [dots], &sums, [rest], block, first, 16 * vectors.len());
     }
 }
 
@@ -54,34 +45,58 @@ pub(crate) fn int8_dots_pair(
     simd: V3,
     weights: &[u8],
     [a, b]: [&[u8]; 2],
-    [dots_a, dots_b]: [&mut [i32; MAX_CLASSES]; 2],
+    dots: [&mut [i32; MAX_CLASSES]; 2],
 ) {
-    let (vectors_a, rest_a) = a.as_chunks::<16>();
-    let (vectors_b, rest_b) = b.as_chunks::<16>();
+    let ((vectors_a, rest_a), (vectors_b, rest_b)) = (a.as_chunks::<16>(), b.as_chunks::<16>());
     let rows = weights.chunks_exact(a.len().max(1)).take(MAX_CLASSES);
     let rows: heapless::Vec<&[u8], MAX_CLASSES> = rows.collect();
+    let mut dots = dots;
     for (first, block) in rows.chunks(ROWS).enumerate() {
         let [r0, r1, r2, r3, r4] = block_of(block).map(|row| row.as_chunks::<16>().0);
-        let mut sums_a = [simd.avx._mm256_setzero_si256(); ROWS];
-        let mut sums_b = sums_a;
+        let mut sums = [[simd.avx._mm256_setzero_si256(); ROWS]; 2];
         for ((((((&pa, &pb), &w0), &w1), &w2), &w3), &w4) in
             vectors_a.iter().zip(vectors_b).zip(r0).zip(r1).zip(r2).zip(r3).zip(r4)
         {
-            let pa = simd.avx2._mm256_cvtepu8_epi16(cast::<_, __m128i>(pa));
-            let pb = simd.avx2._mm256_cvtepu8_epi16(cast::<_, __m128i>(pb));
-            for ((sa, sb), w) in sums_a.iter_mut().zip(&mut sums_b).zip([w0, w1, w2, w3, w4]) {
-                let w = simd.avx2._mm256_cvtepi8_epi16(cast::<_, __m128i>(w));
-                *sa = simd.avx2._mm256_add_epi32(*sa, simd.avx2._mm256_madd_epi16(w, pa));
-                *sb = simd.avx2._mm256_add_epi32(*sb, simd.avx2._mm256_madd_epi16(w, pb));
-            }
+            int8_step(simd, &mut sums, [pa, pb], [w0, w1, w2, w3, w4]);
         }
-        let done = 16 * vectors_a.len();
-        for (dots, sums, rest) in [(&mut *dots_a, sums_a, rest_a), (&mut *dots_b, sums_b, rest_b)] {
-            for ((dot, &row), sums) in dots.iter_mut().skip(first * ROWS).zip(block).zip(sums) {
-                let row_rest = row.get(done..).unwrap_or_default().iter().zip(rest);
-                let tail = row_rest.map(|(&w, &p)| i32::from(w as i8) * i32::from(p));
-                *dot = horizontal_sum(sums) + tail.sum::<i32>();
-            }
+        int8_store(&mut dots, &sums, [rest_a, rest_b], block, first, 16 * vectors_a.len());
+    }
+}
+
+/// One vector of 16 pixels of each of `N` images against 16 weights of each of the [`ROWS`]
+/// rows: the pixels zero-extended and the weights sign-extended to i16, once each.
+#[inline(always)]
+fn int8_step<const N: usize>(
+    simd: V3,
+    sums: &mut [[__m256i; ROWS]; N],
+    pixels: [[u8; 16]; N],
+    rows: [[u8; 16]; ROWS],
+) {
+    let pixels = pixels.map(|p| simd.avx2._mm256_cvtepu8_epi16(cast::<_, __m128i>(p)));
+    for (r, w) in rows.into_iter().enumerate() {
+        let w = simd.avx2._mm256_cvtepi8_epi16(cast::<_, __m128i>(w));
+        for (sums, &p) in sums.iter_mut().zip(&pixels) {
+            sums[r] = simd.avx2._mm256_add_epi32(sums[r], simd.avx2._mm256_madd_epi16(w, p));
+        }
+    }
+}
+
+/// Writes the sums of `block`'s rows (from row `first`) into each image's dots, adding the
+/// products of the pixels past the whole vectors (`rests`) with each row's weights from `done`.
+#[inline(always)]
+fn int8_store<const N: usize>(
+    dots: &mut [&mut [i32; MAX_CLASSES]; N],
+    sums: &[[__m256i; ROWS]; N],
+    rests: [&[u8]; N],
+    block: &[&[u8]],
+    first: usize,
+    done: usize,
+) {
+    for ((dots, sums), rest) in dots.iter_mut().zip(sums).zip(rests) {
+        for ((dot, &row), &sums) in dots.iter_mut().skip(first * ROWS).zip(block).zip(sums) {
+            let row_rest = row.get(done..).unwrap_or_default().iter().zip(rest);
+            let tail = row_rest.map(|(&w, &p)| i32::from(w as i8) * i32::from(p));
+            *dot = horizontal_sum(sums) + tail.sum::<i32>();
         }
     }
 }

@@ -75,7 +75,10 @@ fn refuse_store<E: core::fmt::Debug>(error: StoreError<E>) -> Outcome {
         StoreError::OutOfOrder { expected } => (Reason::OutOfOrder, expected as u32),
         StoreError::Overrun { .. } => (Reason::Overrun, 0),
         StoreError::Incomplete { .. } => (Reason::Incomplete, 0),
-        StoreError::Payload(error) => (payload_reason(error), 0),
+        // The blob's or envelope's own words say it best.
+        StoreError::Payload(error) => {
+            return refuse(payload_reason(error), 0, format_args!("{error}"));
+        }
         StoreError::NotBooted => (Reason::NotBooted, 0),
         _ => (Reason::Flash, 0),
     };
