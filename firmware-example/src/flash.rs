@@ -45,6 +45,8 @@ pub enum Error {
     Size(usize),
     /// `flash.cut` holds no operation number.
     CutSetting,
+    /// A program over a word that is not erased: NOR flash programs a word once per erase.
+    Reprogrammed(u32),
 }
 
 impl fmt::Display for Error {
@@ -59,6 +61,7 @@ impl fmt::Display for Error {
             ),
             Error::Size(len) => write!(f, "flash.bin holds {len} bytes, the flash {CAPACITY}"),
             Error::CutSetting => f.write_str("flash.cut: not an operation number"),
+            Error::Reprogrammed(at) => write!(f, "program over a word not erased at {at:#x}"),
         }
     }
 }
@@ -171,7 +174,9 @@ impl NorFlash for Flash {
         Ok(())
     }
 
-    /// Clears the bits that are 0 in `bytes`: programming cannot set a bit, only an erase can.
+    /// Clears the bits that are 0 in `bytes`: programming cannot set a bit, only an erase can,
+    /// and each word takes one program per erase (a word that does not read erased is refused,
+    /// as the store's host tests refuse any word programmed twice).
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
         check_write(self, offset, bytes.len()).map_err(Error::Nor)?;
         let cut = self.power_cut(&PROGRAMS);
@@ -181,6 +186,11 @@ impl NorFlash for Flash {
             let at = offset + (i * cells.len()) as u32;
             let cells = &mut cells[..chunk.len()];
             self.file.read_at(at, cells)?;
+            let used =
+                cells.chunks(Self::WRITE_SIZE).position(|word| word.iter().any(|&b| b != 0xFF));
+            if let Some(word) = used {
+                return Err(Error::Reprogrammed(at + (word * Self::WRITE_SIZE) as u32));
+            }
             cells.iter_mut().zip(chunk).for_each(|(cell, byte)| *cell &= byte);
             self.file.write_at(at, cells)?;
         }
