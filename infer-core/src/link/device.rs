@@ -7,7 +7,6 @@ use embedded_storage::nor_flash::NorFlash;
 use super::frame::{FrameError, Frames, MAX_WIRE};
 use super::message::{Reason, Request, Response, Status, encode_response, parse_request};
 use crate::Error;
-use crate::blob::crc32;
 use crate::store::{Active, Progress, Store, StoreError, Update};
 
 /// The sequence number of a reply to bytes that were not a frame.
@@ -25,7 +24,7 @@ pub struct Device<'s, F> {
     scratch: &'s mut [u8],
     frames: Frames,
     transfer: Option<Transfer>,
-    /// The CRC-32 of the last request's frame, whose reply `out` holds: a repeat of the same
+    /// The CRC-32 of the last request's frame (the one it came with), whose reply `out` holds: a repeat of the same
     /// frame (the reply was lost) gets the same reply, and nothing is done twice.
     last: Option<u32>,
     out: [u8; MAX_WIRE],
@@ -116,18 +115,21 @@ impl<'s, F: NorFlash> Device<'s, F> {
 
     /// Takes one received byte; when it ends a frame, the reply to send.
     pub fn receive(&mut self, byte: u8) -> Option<Reply<'_>> {
-        let frame = match self.frames.push(byte)? {
-            Ok(frame) => frame,
+        // The frame copied out of the decoder, which `serve` borrows `self` around.
+        let mut body = [0; super::MAX_FRAME];
+        let body = match self.frames.push(byte)? {
+            Ok(frame) => {
+                let body = body.get_mut(..frame.len())?;
+                body.copy_from_slice(frame);
+                body
+            }
             Err(error) => return Some(self.bad_frame(error)),
         };
-        let key = crc32(frame);
+        let key = self.frames.crc();
         if self.last == Some(key) {
             let bytes = self.out.get(..self.out_len)?;
             return Some(Reply { bytes, committed: None, refused: None });
         }
-        let mut body = [0; super::MAX_FRAME];
-        let body = body.get_mut(..frame.len())?;
-        body.copy_from_slice(frame);
         let sequence =
             body.first_chunk::<3>().map_or(UNKNOWN_SEQUENCE, |h| u16::from_le_bytes([h[1], h[2]]));
         let outcome = match parse_request(body) {

@@ -36,6 +36,8 @@ pub struct Frames {
     len: usize,
     state: DecoderState,
     error: Option<FrameError>,
+    /// The CRC-32 of the last good frame.
+    crc: u32,
 }
 
 impl Default for Frames {
@@ -47,7 +49,7 @@ impl Default for Frames {
 impl Frames {
     /// A decoder waiting for the start of a frame.
     pub const fn new() -> Self {
-        Self { buf: [0; MAX_FRAME], len: 0, state: DecoderState::Idle, error: None }
+        Self { buf: [0; MAX_FRAME], len: 0, state: DecoderState::Idle, error: None, crc: 0 }
     }
 
     /// Takes the next byte; at a delimiter, the frame it ends (without its CRC-32) or why it
@@ -84,15 +86,28 @@ impl Frames {
         if len == 0 && error.is_none() {
             return None;
         }
-        Some(error.map_or_else(|| self.check(len), Err))
+        match error.map_or_else(|| self.check(len), Err) {
+            Ok((body_len, crc)) => {
+                self.crc = crc;
+                Some(Ok(self.buf.get(..body_len).unwrap_or_default()))
+            }
+            Err(error) => Some(Err(error)),
+        }
     }
 
-    fn check(&self, len: usize) -> Result<&[u8], FrameError> {
+    /// The length of the body of the `len` bytes received and their CRC-32, if it matches.
+    fn check(&self, len: usize) -> Result<(usize, u32), FrameError> {
         let frame = self.buf.get(..len).ok_or(FrameError::TooLong)?;
         let body_len = len.checked_sub(CRC_LEN).filter(|&n| n >= 3).ok_or(FrameError::TooShort)?;
         let (body, crc) = frame.split_at(body_len);
         let crc = u32::from_le_bytes(crc.try_into().map_err(|_| FrameError::TooShort)?);
-        if crc32(body) == crc { Ok(body) } else { Err(FrameError::Crc) }
+        if crc32(body) == crc { Ok((body_len, crc)) } else { Err(FrameError::Crc) }
+    }
+
+    /// The CRC-32 of the last frame [`Frames::push`] returned: a device tells a repeated frame
+    /// by it without a second pass over the bytes.
+    pub(crate) fn crc(&self) -> u32 {
+        self.crc
     }
 }
 
@@ -134,7 +149,7 @@ impl Builder {
     /// The frame on the wire, in `out`.
     pub fn encode<'o>(&mut self, out: &'o mut [u8]) -> &'o [u8] {
         let crc = crc32(self.body.get(..self.len).unwrap_or_default());
-        self.word_unchecked(crc);
+        self.append_crc(crc);
         let body = self.body.get(..self.len).unwrap_or_default();
         let n = cobs::try_encode(body, out).unwrap_or(0);
         let Some(delimiter) = out.get_mut(n) else { return &[] };
@@ -143,10 +158,10 @@ impl Builder {
     }
 
     /// Appends the CRC-32 into the room kept for it.
-    fn word_unchecked(&mut self, word: u32) {
+    fn append_crc(&mut self, crc: u32) {
         let end = self.len + CRC_LEN;
         if let Some(cell) = self.body.get_mut(self.len..end) {
-            cell.copy_from_slice(&word.to_le_bytes());
+            cell.copy_from_slice(&crc.to_le_bytes());
             self.len = end;
         }
     }
