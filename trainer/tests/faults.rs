@@ -7,8 +7,12 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+#[path = "../../tests/support/dir.rs"]
+mod dir;
 #[path = "../../tests/support/skip.rs"]
 mod skip;
+
+use dir::contents;
 
 fn trainer() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_trainer"));
@@ -32,17 +36,6 @@ fn previous_artifacts(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     contents(dir)
-}
-
-/// Every file in `dir` by name, temporary ones included.
-fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
-        })
-        .collect()
 }
 
 #[test]

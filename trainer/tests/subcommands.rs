@@ -1,7 +1,6 @@
 //! The `trainer` subcommands on a real one-epoch model: eval, predict, inspect, export, JSON
 //! output, exit codes, reproducible files and a closed stdout.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -11,6 +10,11 @@ use image::{GrayImage, imageops};
 use infer_core::blob::{self, Params};
 use trainer::data::{Mnist, bundled_dir};
 use trainer::safetensors_file::{self, float_safetensors, read_float, read_int4, read_int8};
+
+#[path = "../../tests/support/dir.rs"]
+mod dir;
+
+use dir::contents;
 
 fn trainer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().unwrap()
@@ -326,17 +330,6 @@ fn plot_draws_models_written_before_the_history_lost_its_clock() {
     let same = std::fs::read(dir.path().join("training.png")).unwrap()
         == std::fs::read(trained().join("training.png")).unwrap();
     assert!(same, "the seconds changed the training curves");
-}
-
-/// Every file in `dir`, by name.
-fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(path).unwrap())
-        })
-        .collect()
 }
 
 #[test]

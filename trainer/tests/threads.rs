@@ -5,16 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-/// Every file in `dir` by name.
-fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
-        })
-        .collect()
-}
+#[path = "../../tests/support/dir.rs"]
+mod dir;
+
+use dir::contents;
 
 /// The files of a one-epoch run with `RAYON_NUM_THREADS` set to `threads` (`None`: unset).
 fn train(out: &Path, threads: Option<&str>) -> BTreeMap<String, Vec<u8>> {
